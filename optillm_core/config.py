@@ -1,0 +1,84 @@
+"""Stage parameters: reference aliases, and validation of defaults < server < request body."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from .errors import ConfigError
+
+
+def param(
+    default: Any,
+    description: str = "",
+    *,
+    aliases: Iterable[str] = (),
+    flags: Iterable[str] = (),
+    env: Iterable[str] = (),
+    **constraints: Any,
+) -> Any:
+    """A config-model field with the reference's spellings.
+
+    :param aliases: extra flat request-body keys (``mcts_simulations`` for ``simulations``).
+    :param flags: extra command-line flags (``--best-of-n``).
+    :param env: extra environment variables (``OPTILLM_BEST_OF_N``).
+    """
+    extra = {"aliases": list(aliases), "flags": list(flags), "env": list(env)}
+    return Field(default, description=description, json_schema_extra=extra, **constraints)
+
+
+def _extra(field_info: Any, key: str) -> list[str]:
+    extra = field_info.json_schema_extra
+    return list(extra.get(key, [])) if isinstance(extra, dict) else []
+
+
+def body_keys(model: type[BaseModel]) -> dict[str, str]:
+    """Flat request-body key → field name, for every field and alias of a config model."""
+    keys: dict[str, str] = {}
+    for name, info in model.model_fields.items():
+        keys[name] = name
+        for alias in _extra(info, "aliases"):
+            keys[alias] = name
+    return keys
+
+
+def flag_aliases(model: type[BaseModel], field_name: str) -> list[str]:
+    """The reference's extra flags of a field."""
+    return _extra(model.model_fields[field_name], "flags")
+
+
+def env_aliases(model: type[BaseModel], field_name: str) -> list[str]:
+    """The reference's extra environment variables of a field."""
+    return _extra(model.model_fields[field_name], "env")
+
+
+def resolve_config(
+    slug: str,
+    model: type[BaseModel],
+    server_options: Mapping[str, Any],
+    body: Mapping[str, Any],
+) -> tuple[BaseModel, set[str]]:
+    """Validate a stage's config; return it and the flat body keys it consumed.
+
+    Precedence: model defaults < server options < flat body keys < ``body["optillm"][slug]``.
+    """
+    keys = body_keys(model)
+    data: dict[str, Any] = {keys.get(k, k): v for k, v in server_options.items()}
+    consumed: set[str] = set()
+    for key, value in body.items():
+        if key in keys:
+            data[keys[key]] = value
+            consumed.add(key)
+    nested = body.get("optillm")
+    if isinstance(nested, Mapping) and isinstance(nested.get(slug), Mapping):
+        data.update({keys.get(k, k): v for k, v in nested[slug].items()})
+    try:
+        return model.model_validate(data), consumed
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or slug
+        raise ConfigError(
+            f"Invalid parameter {where!r} for approach {slug!r}: {first.get('msg')}", param=where
+        ) from exc

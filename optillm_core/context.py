@@ -1,0 +1,216 @@
+"""RequestContext: everything a stage needs, and the only way it reaches the upstream."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from pydantic import BaseModel
+
+from .accounting import Budget, Trace, TraceEntry, UsageMeter
+from .approach import NoConfig
+from .models import ChatRequest, Message, conversation_text, system_prompt
+from .results import Choice
+from .upstream.base import Upstream
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Completion:
+    """The parsed answer of one upstream call: its choices, usage and raw body."""
+
+    choices: list[Choice]
+    usage: dict[str, Any]
+    raw: dict[str, Any]
+
+    @property
+    def text(self) -> str:
+        """The first choice's text (``""`` when there is none)."""
+        return self.choices[0].text if self.choices else ""
+
+    @property
+    def finish_reason(self) -> str:
+        """The first choice's finish reason."""
+        return self.choices[0].finish_reason if self.choices else "stop"
+
+
+@dataclass
+class RequestState:
+    """What all stages of one request share."""
+
+    request_id: str
+    upstream: Upstream
+    budget: Budget
+    usage: UsageMeter
+    trace: Trace = field(default_factory=Trace)
+    settings: Any = None
+    log: logging.LoggerAdapter[logging.Logger] = field(
+        default_factory=lambda: logging.LoggerAdapter(logger, {})
+    )
+
+
+class RequestContext:
+    """A stage's view of the request: its input, its config, and metered upstream calls."""
+
+    def __init__(
+        self,
+        state: RequestState,
+        *,
+        stage: str,
+        request: ChatRequest,
+        model: str,
+        config: BaseModel | None = None,
+    ) -> None:
+        self.state = state
+        self.stage = stage
+        self.request = request
+        self.model = model
+        self.config: Any = config if config is not None else NoConfig()
+
+    # -- what the stage reads ------------------------------------------------------------
+    @property
+    def request_id(self) -> str:
+        """The request id (also the ``x-request-id`` response header)."""
+        return self.state.request_id
+
+    @property
+    def usage(self) -> UsageMeter:
+        """Usage summed over every upstream call of the request so far."""
+        return self.state.usage
+
+    @property
+    def budget(self) -> Budget:
+        """The request's call and token budget."""
+        return self.state.budget
+
+    @property
+    def trace(self) -> Trace:
+        """The request's trace of upstream calls."""
+        return self.state.trace
+
+    @property
+    def log(self) -> logging.LoggerAdapter[logging.Logger]:
+        """A logger that stamps the request id on every line."""
+        return self.state.log
+
+    @property
+    def upstream(self) -> Upstream:
+        """The upstream this request is bound to."""
+        return self.state.upstream
+
+    @property
+    def messages(self) -> list[Message]:
+        """The request's messages (approach tags already stripped)."""
+        return self.request.messages
+
+    @property
+    def system_prompt(self) -> str:
+        """Text of the last system/developer message."""
+        return system_prompt(self.request.messages)
+
+    @property
+    def query(self) -> str:
+        """The conversation flattened to text (the user's text for a single turn)."""
+        return conversation_text(self.request.messages)
+
+    def request_params(self, names: Iterable[str]) -> dict[str, Any]:
+        """The request's values for ``names`` that the client actually sent."""
+        body = self.request.extras
+        return {name: body[name] for name in names if body.get(name) is not None}
+
+    def child(self, stage: str, request: ChatRequest, config: BaseModel | None) -> RequestContext:
+        """A context for another stage of the same request."""
+        return RequestContext(
+            self.state, stage=stage, request=request, model=self.model, config=config
+        )
+
+    # -- upstream calls -------------------------------------------------------------------
+    def _body(self, messages: list[Message] | None, params: dict[str, Any]) -> dict[str, Any]:
+        return {"model": self.model, "messages": messages or self.request.messages, **params}
+
+    def _record(
+        self, kind: str, started: float, body: dict[str, Any], usage: Any, status: str
+    ) -> None:
+        usage = usage or {}
+        self.trace.add(
+            TraceEntry(
+                stage=self.stage,
+                kind=kind,
+                latency_ms=round((time.perf_counter() - started) * 1000, 3),
+                n=int(body.get("n") or 1),
+                prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                completion_tokens=int(usage.get("completion_tokens") or 0),
+                status=status,
+            )
+        )
+
+    async def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        """One metered upstream call with a complete body; returns the raw response body."""
+        self.budget.reserve(1)
+        self.usage.calls += 1
+        started = time.perf_counter()
+        try:
+            raw = await self.upstream.create(body)
+        except BaseException as exc:
+            self._record("create", started, body, None, type(exc).__name__)
+            raise
+        usage = raw.get("usage")
+        self.usage.add(usage)
+        if any(c.get("finish_reason") == "length" for c in raw.get("choices") or []):
+            self.usage.truncated = True
+        self._record("create", started, body, usage, "ok")
+        return raw
+
+    async def stream(self, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        """One metered streaming upstream call; yields the upstream's chunks as they arrive."""
+        self.budget.reserve(1)
+        self.usage.calls += 1
+        started = time.perf_counter()
+        usage: dict[str, Any] | None = None
+        status = "ok"
+        try:
+            async for chunk in self.upstream.stream(body):
+                if chunk.get("usage"):
+                    usage = chunk["usage"]
+                yield chunk
+        except BaseException as exc:
+            status = type(exc).__name__
+            raise
+        finally:
+            self.usage.add(usage)
+            self._record("stream", started, body, usage, status)
+
+    async def complete(self, messages: list[Message] | None = None, **params: Any) -> Completion:
+        """One chat completion on the bound model (default: the request's own messages)."""
+        raw = await self.create(self._body(messages, params))
+        return Completion(
+            choices=[Choice.from_openai(c) for c in raw.get("choices") or []],
+            usage=raw.get("usage") or {},
+            raw=raw,
+        )
+
+    async def sample(
+        self, n: int, messages: list[Message] | None = None, **params: Any
+    ) -> list[Choice]:
+        """``n`` independent answers: one call with native ``n`` where the upstream has it,
+        else (and for whatever a native call fell short by) concurrent single calls."""
+        choices: list[Choice] = []
+        if n > 1 and self.upstream.capabilities.n:
+            choices = (await self.complete(messages, n=n, **params)).choices[:n]
+        missing = n - len(choices)
+        if missing <= 0:
+            return choices
+        extra: list[list[Choice]] = [[] for _ in range(missing)]
+
+        async def one(slot: int) -> None:
+            extra[slot] = (await self.complete(messages, **params)).choices[:1]
+
+        async with anyio.create_task_group() as tg:
+            for slot in range(missing):
+                tg.start_soon(one, slot)
+        return choices + [c for group in extra for c in group]

@@ -1,0 +1,205 @@
+"""The engine: resolves a request's plan and runs it over the frozen registry.
+
+Pipelines run left to right: a processor wraps everything to its right; an approach followed by
+more stages hands on its answer as the new last user message; a plan ending in a processor gets
+an implicit final ``none``. Branches (``x|y``) and the ``n`` copies of an approach that does not
+handle ``n`` itself run concurrently.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from pydantic import BaseModel
+
+from . import plan as plan_mod
+from .accounting import Budget, UsageMeter
+from .config import resolve_config
+from .context import RequestContext, RequestState
+from .errors import ApproachError, InvalidRequestError
+from .models import ChatRequest, replace_last_user
+from .registry import Registry
+from .results import ApproachResult, merge_results
+from .settings import Settings
+from .upstream.base import Upstream
+
+logger = logging.getLogger(__name__)
+
+RESERVED_KEYS = frozenset({"optillm_approach", "optillm"})
+
+
+@dataclass
+class Outcome:
+    """What running a request produced, plus what the server reports about it."""
+
+    result: ApproachResult
+    plan: plan_mod.Plan
+    model: str
+    state: RequestState
+
+
+@dataclass
+class PreparedRequest:
+    """A resolved request: plan, forwardable request and each stage's validated config."""
+
+    plan: plan_mod.Plan
+    request: ChatRequest
+    configs: dict[str, BaseModel]
+
+
+class Engine:
+    """Runs chat requests through plans; one per app, shared by all requests."""
+
+    def __init__(self, registry: Registry, upstream: Upstream, settings: Settings) -> None:
+        self.registry = registry
+        self.upstream = upstream
+        self.settings = settings
+
+    # -- preparation ----------------------------------------------------------------------
+    def prepare(self, request: ChatRequest) -> PreparedRequest:
+        """Resolve the plan, validate every stage's config, strip consumed body keys."""
+        settings = self.settings
+        extras = request.extras
+        resolution = plan_mod.resolve(
+            model=request.model,
+            messages=request.messages,
+            known=self.registry.slugs,
+            body_approach=extras.get("optillm_approach"),
+            server_approach=settings.approach,
+            default_model=settings.model,
+            allowed=settings.allowed_approaches or None,
+            max_stages=settings.max_stages,
+        )
+        if request.n > settings.max_n:
+            raise InvalidRequestError(
+                f"n={request.n} is more than this server allows ({settings.max_n}).", param="n"
+            )
+        configs: dict[str, BaseModel] = {}
+        consumed: set[str] = set(RESERVED_KEYS)
+        for slug in resolution.plan.slugs:
+            stage = self.registry.stages[slug]
+            configs[slug], used = resolve_config(
+                slug, stage.Config, settings.options_for(slug), extras
+            )
+            consumed |= used
+        body = {k: v for k, v in request.body().items() if k not in consumed}
+        body.update(model=resolution.model, messages=resolution.messages)
+        return PreparedRequest(resolution.plan, ChatRequest.model_construct(**body), configs)
+
+    def new_state(self, request_id: str | None = None) -> RequestState:
+        """Fresh per-request bookkeeping."""
+        meter = UsageMeter()
+        budget = Budget(
+            max_calls=self.settings.max_upstream_calls or None,
+            max_tokens=self.settings.max_request_tokens or None,
+            meter=meter,
+        )
+        rid = request_id or f"req-{uuid.uuid4().hex[:16]}"
+        log = logging.LoggerAdapter(logger, {"request_id": rid})
+        return RequestState(rid, self.upstream, budget, meter, settings=self.settings, log=log)
+
+    # -- running --------------------------------------------------------------------------
+    async def run(self, request: ChatRequest, *, request_id: str | None = None) -> Outcome:
+        """Run one request (middleware outermost); a stream in the result is not consumed yet."""
+        state = self.new_state(request_id)
+        prepared: list[PreparedRequest] = []
+
+        async def innermost(req: ChatRequest) -> ApproachResult:
+            ready = self.prepare(req)
+            prepared.append(ready)
+            return await self.run_plan(ready, state)
+
+        call: Callable[[ChatRequest], Awaitable[ApproachResult]] = innermost
+        for middleware in reversed(self.registry.middleware):
+            call = _wrap(middleware, call)
+        result = await call(request)
+        ready = prepared[-1]
+        return Outcome(result, ready.plan, ready.request.model, state)
+
+    async def run_plan(self, prepared: PreparedRequest, state: RequestState) -> ApproachResult:
+        """Run every branch concurrently and join their choices branch-major."""
+        n = prepared.request.n
+        branches = prepared.plan.branches
+        if len(branches) == 1:
+            return await self.run_pipeline(branches[0], prepared, state)
+        results: list[ApproachResult | None] = [None] * len(branches)
+
+        async def one(i: int) -> None:
+            results[i] = await self.run_pipeline(branches[i], prepared, state)
+
+        async with anyio.create_task_group() as tg:
+            for i in range(len(branches)):
+                tg.start_soon(one, i)
+        done = [r for r in results if r is not None]
+        return merge_results(done, [n] * len(done))
+
+    async def run_pipeline(
+        self, stages: tuple[str, ...], prepared: PreparedRequest, state: RequestState
+    ) -> ApproachResult:
+        """Run one pipeline of stages left to right."""
+        registry = self.registry
+
+        async def run_from(i: int, request: ChatRequest) -> ApproachResult:
+            if i == len(stages):
+                return await self.run_approach(plan_mod.PASSTHROUGH, request, prepared, state)
+            slug = stages[i]
+            if slug in registry.processors:
+                ctx = self.context(state, slug, request, prepared)
+                return await registry.processors[slug](
+                    ctx, request, lambda req: run_from(i + 1, req)
+                )
+            if i == len(stages) - 1:
+                return await self.run_approach(slug, request, prepared, state)
+            single = request.model_copy(update={"n": 1, "stream": False})
+            answer = await (await self.run_approach(slug, single, prepared, state)).collect()
+            if not answer.choices or answer.choices[0].content is None:
+                raise ApproachError(f"Stage {slug!r} produced no answer to hand on.")
+            handed = replace_last_user(request.messages, answer.choices[0].text)
+            return await run_from(i + 1, request.with_messages(handed))
+
+        return await run_from(0, prepared.request)
+
+    async def run_approach(
+        self, slug: str, request: ChatRequest, prepared: PreparedRequest, state: RequestState
+    ) -> ApproachResult:
+        """Run one approach; ``n`` copies concurrently unless it handles ``n`` itself."""
+        approach = self.registry.approaches[slug]
+        n = request.n
+        if n == 1 or approach.handles_n:
+            return await approach.run(self.context(state, slug, request, prepared))
+        single = request.model_copy(update={"n": 1})
+        results: list[ApproachResult | None] = [None] * n
+
+        async def one(i: int) -> None:
+            results[i] = await approach.run(self.context(state, slug, single, prepared))
+
+        async with anyio.create_task_group() as tg:
+            for i in range(n):
+                tg.start_soon(one, i)
+        return merge_results([r for r in results if r is not None], [1] * n)
+
+    def context(
+        self, state: RequestState, slug: str, request: ChatRequest, prepared: PreparedRequest
+    ) -> RequestContext:
+        """A stage's context on the request's upstream model."""
+        config = prepared.configs.get(slug)
+        if config is None:  # the implicit final ``none``
+            config = self.registry.stages[slug].Config()
+        return RequestContext(
+            state, stage=slug, request=request, model=request.model, config=config
+        )
+
+
+def _wrap(
+    middleware: Callable[..., Any], call_next: Callable[[ChatRequest], Awaitable[ApproachResult]]
+) -> Callable[[ChatRequest], Awaitable[ApproachResult]]:
+    async def wrapped(request: ChatRequest) -> ApproachResult:
+        result: ApproachResult = await middleware(request, call_next)
+        return result
+
+    return wrapped

@@ -1,0 +1,112 @@
+"""The app factory: plugins → registry → upstream → engine → Starlette app."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterable
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ..errors import error_body
+from ..executor import Engine
+from ..plugins import PluginManager, make_plugin_manager
+from ..registry import build_registry
+from ..settings import Settings
+from ..upstream.base import Upstream
+from ..upstream.select import choose_upstream
+from . import routes
+from .middleware import ServerMiddleware
+
+
+def plugin_manager_for(
+    settings: Settings, plugins: Iterable[object] = (), autoload: bool = True
+) -> PluginManager:
+    """A plugin manager configured by the settings' plugin options."""
+    return make_plugin_manager(
+        autoload,
+        plugins=plugins,
+        load=settings.load_plugins or None,
+        disabled=settings.disabled_plugins,
+        strict=settings.strict_plugins,
+        plugins_dir=settings.plugins_dir,
+    )
+
+
+def build_engine(
+    settings: Settings | None = None,
+    plugins: Iterable[object] = (),
+    *,
+    autoload: bool = True,
+    plugin_manager: PluginManager | None = None,
+    upstream: Upstream | None = None,
+) -> tuple[Engine, PluginManager]:
+    """Load plugins, freeze the registry, choose the upstream and build the engine."""
+    settings = settings or Settings()
+    pm = plugin_manager or plugin_manager_for(settings, plugins, autoload)
+    registry = build_registry(pm, strict=settings.strict_plugins)
+    if upstream is None:
+        upstream = choose_upstream(settings, registry.upstreams).factory(settings)
+    return Engine(registry, upstream, settings), pm
+
+
+def create_app(
+    settings: Settings | None = None,
+    plugins: Iterable[object] = (),
+    *,
+    autoload: bool = True,
+    plugin_manager: PluginManager | None = None,
+    upstream: Upstream | None = None,
+) -> Starlette:
+    """Build the ASGI app. ``plugins`` are registered besides the installed entry points
+    (``autoload=False`` to use only them); ``upstream`` overrides the configured one."""
+    settings = settings or Settings()
+    engine, pm = build_engine(
+        settings, plugins, autoload=autoload, plugin_manager=plugin_manager, upstream=upstream
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await engine.upstream.aclose()
+
+    chat = Route("/v1/chat/completions", routes.chat_completions, methods=["POST"])
+    app = Starlette(
+        routes=[
+            chat,
+            Route("/chat/completions", routes.chat_completions, methods=["POST"]),
+            Route("/health", routes.health, methods=["GET"]),
+            Route("/v1/models", routes.models, methods=["GET"]),
+            Route("/v1/optillm/approaches", routes.approaches, methods=["GET"]),
+        ],
+        middleware=[
+            Middleware(
+                ServerMiddleware,
+                api_key=settings.optillm_api_key,
+                max_concurrent=settings.max_concurrent_requests,
+            )
+        ],
+        lifespan=lifespan,
+        exception_handlers={404: _not_found, 405: _not_allowed},
+    )
+    app.state.engine = engine
+    app.state.settings = settings
+    app.state.plugin_manager = pm
+    return app
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return JSONResponse(
+        error_body(f"No route {request.url.path}", type="invalid_request_error", code="not_found"),
+        status_code=404,
+    )
+
+
+async def _not_allowed(request: Request, exc: Exception) -> Response:
+    return JSONResponse(
+        error_body(f"Method {request.method} not allowed", type="invalid_request_error"),
+        status_code=405,
+    )

@@ -1,0 +1,59 @@
+"""The upstream protocol: how the engine talks to a model server, whatever the provider."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an upstream supports natively; the engine works around what it lacks.
+
+    ``n``: several choices from one call (else ``sample(n)`` fans out ``n`` calls).
+    ``max_tokens_param``: the field name the upstream wants for the output limit.
+    """
+
+    n: bool = True
+    logprobs: bool = True
+    streaming: bool = True
+    tools: bool = True
+    stream_usage: bool = True
+    max_tokens_param: str = "max_tokens"
+
+
+@runtime_checkable
+class Upstream(Protocol):
+    """A model server speaking OpenAI chat completions (as dicts, losslessly)."""
+
+    name: str
+    capabilities: Capabilities
+
+    async def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        """One non-streaming chat completion; returns the upstream's JSON body unchanged."""
+        ...
+
+    def stream(self, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        """One streaming chat completion; yields the upstream's chunk dicts as they arrive."""
+        ...
+
+    async def list_models(self) -> list[dict[str, Any]]:
+        """The upstream's ``/models`` entries."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release pooled connections."""
+        ...
+
+
+@dataclass(frozen=True)
+class UpstreamSpec:
+    """A registered upstream provider: its name and a factory building it from the settings."""
+
+    name: str
+    factory: Callable[[Settings], Upstream]
+    summary: str = ""
