@@ -6,6 +6,7 @@ Public API only; everything else is an implementation detail.
 from .accounting import Budget, Trace, TraceEntry, UsageMeter
 from .api import complete
 from .approach import Approach, CallNext, NoConfig, Processor, Stage
+from .concurrency import gather, task_group
 from .config import param
 from .context import Completion, RequestContext
 from .errors import (
@@ -61,7 +62,9 @@ __all__ = [
     "build_registry",
     "complete",
     "create_app",
+    "gather",
     "hookimpl",
     "make_plugin_manager",
     "param",
+    "task_group",
 ]

@@ -24,7 +24,7 @@ import os
 import resource
 import sys
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from types import ModuleType, TracebackType
 from typing import Any
 
@@ -62,7 +62,7 @@ def _limit(resources: Sequence[Sequence[Any]]) -> None:
         resource.setrlimit(which, (soft, hard))
 
 
-def _from_user_code(globals_: Mapping[str, Any] | None) -> bool:
+def _from_user_code(globals_: Mapping[str, object] | None) -> bool:
     name = (globals_ or {}).get("__name__")
     return name == "__main__" or name not in sys.modules
 
@@ -86,7 +86,7 @@ class ImportFilter:
         top = name.partition(".")[0]
         return top in self.stdlib and top not in self.denied
 
-    def check(self, name: str, globals_: Mapping[str, Any] | None) -> None:
+    def check(self, name: str, globals_: Mapping[str, object] | None) -> None:
         """Raise ImportError when the program asks for a module it may not import."""
         if _from_user_code(globals_) and not self.permitted(name):
             raise ImportError(f"sandbox: import of {name!r} is not allowed", name=name)
@@ -98,9 +98,9 @@ class ImportFilter:
 
         def guarded_import(
             name: str,
-            globals: Mapping[str, Any] | None = None,
-            locals: Mapping[str, Any] | None = None,
-            fromlist: Sequence[str] = (),
+            globals: Mapping[str, object] | None = None,
+            locals: Mapping[str, object] | None = None,
+            fromlist: Sequence[str] | None = (),
             level: int = 0,
         ) -> ModuleType:
             if level == 0:
@@ -117,8 +117,17 @@ class ImportFilter:
 
 
 def _user_frames(tb: TracebackType | None) -> TracebackType | None:
+    """The traceback without this bootstrap's own frames (before and after the program's)."""
     while tb is not None and tb.tb_frame.f_code.co_filename != _FILENAME:
         tb = tb.tb_next
+    last_foreign = None
+    node = tb
+    while node is not None:
+        if node.tb_frame.f_globals is not globals():
+            last_foreign = node
+        node = node.tb_next
+    if last_foreign is not None:
+        last_foreign.tb_next = None
     return tb
 
 
@@ -144,8 +153,7 @@ def main() -> None:
     guard = ImportFilter(cfg["allowed"], cfg["denied"])
     if any(a.partition(".")[0] not in guard.stdlib for a in guard.allowed):
         sys.path.extend(p for p in cfg["site_paths"] if p not in sys.path)
-    quit_: Callable[..., Any] = sys.exit
-    builtins.exit = builtins.quit = quit_  # ``site`` is skipped (-S); keep exit() working
+    vars(builtins).update(exit=sys.exit, quit=sys.exit)  # no ``site`` (-S): keep exit() working
     sys.argv = [_FILENAME]
     guard.install()
     _run(source)

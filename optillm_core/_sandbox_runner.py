@@ -138,7 +138,7 @@ async def _reap(process: Process) -> None:
             await process.aclose()
 
 
-async def execute(launch: Launch, stdin: bytes, timeout: float, output_bytes: int) -> Outcome:
+async def execute(launch: Launch, stdin: bytes, wall_limit: float, output_bytes: int) -> Outcome:
     """Run ``launch`` to completion, timeout or cancellation; never leave processes behind."""
     pass_fds = () if launch.status_fd_child is None else (launch.status_fd_child,)
     try:
@@ -153,10 +153,16 @@ async def execute(launch: Launch, stdin: bytes, timeout: float, output_bytes: in
             pass_fds=pass_fds,
             **launch.spawn_kwargs,
         )
+    except BaseException:
+        if launch.status_fd is not None:
+            os.close(launch.status_fd)
+        raise
     finally:
         if launch.status_fd_child is not None:
             os.close(launch.status_fd_child)
-    assert process.stdin and process.stdout and process.stderr
+    assert process.stdin is not None
+    assert process.stdout is not None
+    assert process.stderr is not None
     out, err = _Capture(output_bytes), _Capture(output_bytes)
     finished = False
     try:
@@ -164,7 +170,7 @@ async def execute(launch: Launch, stdin: bytes, timeout: float, output_bytes: in
             tg.start_soon(_feed, process.stdin, stdin)
             tg.start_soon(out.drain, process.stdout)
             tg.start_soon(err.drain, process.stderr)
-            with anyio.move_on_after(timeout) as deadline:
+            with anyio.move_on_after(wall_limit) as deadline:
                 await process.wait()
             if deadline.cancelled_caught or launch.sweep_token is not None:
                 kill_tree(process, launch)

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import anyio
 from pydantic import BaseModel
 
 from .accounting import Budget, Trace, TraceEntry, UsageMeter
 from .approach import NoConfig
+from .concurrency import gather
 from .models import ChatRequest, Message, conversation_text, system_prompt
 from .results import Choice
 from .upstream.base import Upstream
@@ -205,12 +206,7 @@ class RequestContext:
         missing = n - len(choices)
         if missing <= 0:
             return choices
-        extra: list[list[Choice]] = [[] for _ in range(missing)]
-
-        async def one(slot: int) -> None:
-            extra[slot] = (await self.complete(messages, **params)).choices[:1]
-
-        async with anyio.create_task_group() as tg:
-            for slot in range(missing):
-                tg.start_soon(one, slot)
-        return choices + [c for group in extra for c in group]
+        extra = await gather(
+            *(functools.partial(self.complete, messages, **params) for _ in range(missing))
+        )
+        return choices + [c for completion in extra for c in completion.choices[:1]]

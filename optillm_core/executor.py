@@ -8,17 +8,18 @@ handle ``n`` itself run concurrently.
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import anyio
 from pydantic import BaseModel
 
 from . import plan as plan_mod
 from .accounting import Budget, UsageMeter
+from .concurrency import gather
 from .config import resolve_config
 from .context import RequestContext, RequestState
 from .errors import ApproachError, InvalidRequestError
@@ -127,16 +128,10 @@ class Engine:
         branches = prepared.plan.branches
         if len(branches) == 1:
             return await self.run_pipeline(branches[0], prepared, state)
-        results: list[ApproachResult | None] = [None] * len(branches)
-
-        async def one(i: int) -> None:
-            results[i] = await self.run_pipeline(branches[i], prepared, state)
-
-        async with anyio.create_task_group() as tg:
-            for i in range(len(branches)):
-                tg.start_soon(one, i)
-        done = [r for r in results if r is not None]
-        return merge_results(done, [n] * len(done))
+        results = await gather(
+            *(functools.partial(self.run_pipeline, branch, prepared, state) for branch in branches)
+        )
+        return merge_results(results, [n] * len(results))
 
     async def run_pipeline(
         self, stages: tuple[str, ...], prepared: PreparedRequest, state: RequestState
@@ -173,15 +168,13 @@ class Engine:
         if n == 1 or approach.handles_n:
             return await approach.run(self.context(state, slug, request, prepared))
         single = request.model_copy(update={"n": 1})
-        results: list[ApproachResult | None] = [None] * n
-
-        async def one(i: int) -> None:
-            results[i] = await approach.run(self.context(state, slug, single, prepared))
-
-        async with anyio.create_task_group() as tg:
-            for i in range(n):
-                tg.start_soon(one, i)
-        return merge_results([r for r in results if r is not None], [1] * n)
+        results = await gather(
+            *(
+                functools.partial(approach.run, self.context(state, slug, single, prepared))
+                for _ in range(n)
+            )
+        )
+        return merge_results(results, [1] * n)
 
     def context(
         self, state: RequestState, slug: str, request: ChatRequest, prepared: PreparedRequest

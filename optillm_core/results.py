@@ -8,6 +8,8 @@ from typing import Any
 
 import anyio
 
+from .concurrency import task_group
+
 Chunk = dict[str, Any]
 
 
@@ -168,7 +170,7 @@ async def _merged(parts: list[tuple[ApproachResult, int]]) -> AsyncIterator[Chun
             async for chunk in as_chunks(result, offset):
                 await out.send(chunk)
 
-    async with anyio.create_task_group() as tg:
+    async with task_group() as tg:
         async with send:
             for result, offset in parts:
                 tg.start_soon(pump, result, offset)

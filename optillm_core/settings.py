@@ -118,7 +118,8 @@ def env_names(f: dataclasses.Field[Any]) -> list[str]:
     """The environment variables of a core option, first match wins."""
     if f.metadata.get("env_only"):
         return list(f.metadata["env"])
-    return [f"OPTILLM_{f.name.upper()}", *f.metadata.get("env", ())]
+    name = f.name.upper()
+    return [name if name.startswith("OPTILLM_") else f"OPTILLM_{name}", *f.metadata.get("env", ())]
 
 
 def coerce(value: Any, kind: Any) -> Any:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, ClassVar
 
-import anyio
-
 from ..approach import Approach
+from ..concurrency import gather
 from ..context import RequestContext
 from ..results import ApproachResult, merge_results
 
@@ -40,12 +40,5 @@ class NoneApproach(Approach):
         n = ctx.request.n
         if n == 1 or ctx.upstream.capabilities.n:
             return await self._one(ctx, None)
-        results: list[ApproachResult | None] = [None] * n
-
-        async def one(i: int) -> None:
-            results[i] = await self._one(ctx, 1)
-
-        async with anyio.create_task_group() as tg:
-            for i in range(n):
-                tg.start_soon(one, i)
-        return merge_results([r for r in results if r is not None], [1] * n)
+        results = await gather(*(functools.partial(self._one, ctx, 1) for _ in range(n)))
+        return merge_results(results, [1] * n)

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from ..concurrency import task_group
 from ..errors import InvalidRequestError, OptillmError
 from ..executor import Engine, Outcome
 from ..models import ChatRequest
@@ -76,7 +77,7 @@ async def until_disconnect(request: Request, work: Callable[[], Awaitable[T]]) -
     """Run ``work``; cancel it (and every upstream call under it) if the client disconnects."""
     box: list[T] = []
 
-    async with anyio.create_task_group() as tg:
+    async with task_group() as tg:
 
         async def watch() -> None:
             while (await request.receive())["type"] != "http.disconnect":

@@ -8,7 +8,7 @@ from .harness import (
     openai_client,
     serve_app,
     serve_app_in_thread,
-    test_settings,
+    make_settings,
     upstream_for,
 )
 
@@ -22,6 +22,6 @@ __all__ = [
     "openai_client",
     "serve_app",
     "serve_app_in_thread",
-    "test_settings",
+    "make_settings",
     "upstream_for",
 ]

@@ -30,7 +30,7 @@ def upstream_for(fake: FakeUpstream, base_url: str | None = None) -> OpenAICompa
     return OpenAICompatibleUpstream(client, capabilities=Capabilities(n=fake.supports_n))
 
 
-def test_settings(**overrides: Any) -> Settings:
+def make_settings(**overrides: Any) -> Settings:
     """Settings for tests: model ``fake-model``, strict plugins, everything else default."""
     values: dict[str, Any] = {"model": "fake-model", "strict_plugins": True}
     values.update(overrides)
@@ -47,7 +47,7 @@ def make_app(
 ) -> Starlette:
     """The proxy app with ``plugins`` (and installed ones when ``autoload``) over ``fake``."""
     return create_app(
-        test_settings(**settings), plugins, autoload=autoload, upstream=upstream_for(fake, base_url)
+        make_settings(**settings), plugins, autoload=autoload, upstream=upstream_for(fake, base_url)
     )
 
 

@@ -1,0 +1,1 @@
+"""Template optillm distribution: one approach registered through an entry point."""

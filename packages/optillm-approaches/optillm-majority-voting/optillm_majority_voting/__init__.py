@@ -1,0 +1,1 @@
+"""optillm distribution ``optillm-majority-voting``: the ``majority_voting`` approach."""

@@ -1,0 +1,299 @@
+"""The engine: pipelines, branches, processors, n, budget, usage, trace, library calls."""
+
+from __future__ import annotations
+
+import types
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import pytest
+from pydantic import BaseModel, ConfigDict
+
+from optillm_core import (
+    Approach,
+    ApproachResult,
+    BudgetExceededError,
+    ChatRequest,
+    Processor,
+    RequestContext,
+    build_engine,
+    complete,
+    hookimpl,
+    param,
+)
+from optillm_core.errors import ConfigError
+from optillm_core.testing import FakeUpstream, make_settings, upstream_for
+
+
+class UpperConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    suffix: str = param("", "appended to the answer", aliases=["upper_suffix"])
+
+
+class Upper(Approach):
+    """Asks upstream once, returns the reply upper-cased."""
+
+    slug = "upper"
+    summary = "upper-cases the upstream answer"
+    Config = UpperConfig
+
+    async def run(self, ctx: RequestContext) -> ApproachResult:
+        completion = await ctx.complete()
+        return ApproachResult.text(completion.text.upper() + ctx.config.suffix)
+
+
+class TwoCalls(Approach):
+    """Two concurrent calls then one dependent call."""
+
+    slug = "twocalls"
+    summary = "three calls in two rounds"
+
+    async def run(self, ctx: RequestContext) -> ApproachResult:
+        choices = await ctx.sample(2, ctx.messages)
+        joined = " + ".join(c.text for c in choices)
+        final = await ctx.complete([{"role": "user", "content": joined}])
+        return ApproachResult.text(final.text)
+
+
+class Tagger(Processor):
+    """Adds [pre] to the last user message and wraps the answer in <post>."""
+
+    slug = "tagger"
+    summary = "pre/post test processor"
+
+    async def __call__(self, ctx, request, call_next):  # type: ignore[no-untyped-def]
+        messages = [
+            *request.messages[:-1],
+            {"role": "user", "content": "[pre] " + request.messages[-1]["content"]},
+        ]
+        result = await call_next(request.with_messages(messages))
+        if result.stream is not None:
+            return ApproachResult(stream=_wrap_stream(result.stream))
+        result = await result.collect()
+        return ApproachResult.text(f"<post>{result.first_text}</post>")
+
+
+async def _wrap_stream(stream: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    async for chunk in stream:
+        for item in chunk.get("choices") or []:
+            delta = item.get("delta") or {}
+            if delta.get("content"):
+                delta["content"] = delta["content"].replace("echo", "ECHO")
+        yield chunk
+
+
+plugin = types.SimpleNamespace()
+
+
+@hookimpl
+def register_approaches(register: Any) -> None:
+    register(Upper())
+    register(TwoCalls())
+
+
+@hookimpl
+def register_processors(register: Any) -> None:
+    register(Tagger())
+
+
+plugin = types.ModuleType("engine_test_plugin")
+plugin.register_approaches = register_approaches  # type: ignore[attr-defined]
+plugin.register_processors = register_processors  # type: ignore[attr-defined]
+
+
+def engine_for(fake: FakeUpstream, **settings: Any):
+    engine, _ = build_engine(
+        make_settings(**settings), [plugin], autoload=False, upstream=upstream_for(fake)
+    )
+    return engine
+
+
+def req(text: str = "hello", **body: Any) -> ChatRequest:
+    return ChatRequest.model_validate(
+        {"model": "fake-model", "messages": [{"role": "user", "content": text}], **body}
+    )
+
+
+async def run(engine, request: ChatRequest):
+    outcome = await engine.run(request)
+    return outcome, await outcome.result.collect()
+
+
+@pytest.mark.anyio
+async def test_passthrough_forwards_unknown_fields_and_strips_optillm_ones() -> None:
+    fake = FakeUpstream("hi")
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {}}}]
+    outcome, result = await run(
+        engine_for(fake),
+        req(tools=tools, seed=3, custom_field={"a": 1}, optillm_approach="none", optillm={"x": 1}),
+    )
+    body = fake.bodies[0]
+    assert body["tools"] == tools
+    assert body["seed"] == 3
+    assert body["custom_field"] == {"a": 1}
+    assert "optillm_approach" not in body
+    assert "optillm" not in body
+    assert result.raw is not None
+    assert result.first_text == "hi"
+
+
+@pytest.mark.anyio
+async def test_pipeline_hands_the_answer_on_as_the_last_user_message() -> None:
+    fake = FakeUpstream(lambda body: "got " + body["messages"][-1]["content"])
+    messages = [
+        {"role": "system", "content": "sys"},
+        {"role": "user", "content": "first"},
+        {"role": "assistant", "content": "earlier"},
+        {"role": "user", "content": "q"},
+    ]
+    request = ChatRequest.model_validate({"model": "upper&upper-fake-model", "messages": messages})
+    _, result = await run(engine_for(fake), request)
+    assert result.first_text == "GOT GOT Q"
+    second = fake.bodies[1]["messages"]
+    assert second[:3] == messages[:3]  # system prompt and earlier turns kept
+    assert second[-1] == {"role": "user", "content": "GOT Q"}
+
+
+@pytest.mark.anyio
+async def test_processor_wraps_everything_to_its_right() -> None:
+    fake = FakeUpstream(lambda body: "saw " + body["messages"][-1]["content"])
+    _, result = await run(engine_for(fake), req("x", model="tagger&upper-fake-model"))
+    assert result.first_text == "<post>SAW [PRE] X</post>"
+
+
+@pytest.mark.anyio
+async def test_plan_ending_in_a_processor_gets_an_implicit_none() -> None:
+    fake = FakeUpstream(lambda body: "saw " + body["messages"][-1]["content"])
+    outcome, result = await run(engine_for(fake), req("x", model="tagger-fake-model"))
+    assert result.first_text == "<post>saw [pre] x</post>"
+    assert str(outcome.plan) == "tagger"
+
+
+@pytest.mark.anyio
+async def test_processor_post_step_sees_a_streamed_result() -> None:
+    fake = FakeUpstream()
+    outcome = await engine_for(fake).run(req("hi", model="tagger-fake-model", stream=True))
+    assert outcome.result.stream is not None
+    collected = await outcome.result.collect()
+    assert collected.first_text == "ECHO: [pre] hi"
+
+
+@pytest.mark.anyio
+async def test_branches_run_concurrently_and_return_branch_major_choices() -> None:
+    fake = FakeUpstream(lambda body: "a", latency=0.05)
+    outcome, result = await run(engine_for(fake), req(model="upper|none-fake-model", n=2))
+    assert [c.text for c in result.choices] == ["A", "A", "a", "a"]
+    assert fake.dependent_rounds() == 1
+    assert outcome.state.usage.calls == 3  # upper twice (n copies) + one passthrough with n=2
+
+
+@pytest.mark.anyio
+async def test_n_copies_of_an_approach_run_concurrently() -> None:
+    fake = FakeUpstream("x", latency=0.05)
+    _, result = await run(engine_for(fake), req(model="upper-fake-model", n=3))
+    assert len(result.choices) == 3
+    assert fake.max_in_flight == 3
+    assert fake.dependent_rounds() == 1
+
+
+@pytest.mark.anyio
+async def test_sample_fans_out_without_native_n_and_usage_adds_up() -> None:
+    fake = FakeUpstream("one two three", supports_n=False, latency=0.03)
+    outcome, result = await run(engine_for(fake), req(model="twocalls-fake-model"))
+    assert fake.call_count == 3
+    assert fake.dependent_rounds() == 2
+    assert all("n" not in body for body in fake.bodies)
+    usage = outcome.state.usage
+    assert usage.prompt_tokens == fake.prompt_tokens_served
+    assert usage.completion_tokens == fake.completion_tokens_served
+    assert [e.stage for e in outcome.state.trace.entries] == ["twocalls"] * 3
+
+
+@pytest.mark.anyio
+async def test_sample_uses_one_native_call_when_available() -> None:
+    fake = FakeUpstream("y")
+    await run(engine_for(fake), req(model="twocalls-fake-model"))
+    assert fake.call_count == 2
+    assert fake.bodies[0]["n"] == 2
+
+
+@pytest.mark.anyio
+async def test_budget_overrun_is_a_clear_error() -> None:
+    fake = FakeUpstream("z")
+    with pytest.raises(BudgetExceededError) as raised:
+        await run(engine_for(fake, max_upstream_calls=1), req(model="twocalls-fake-model"))
+    assert "budget" in raised.value.message
+    assert fake.call_count <= 1
+
+
+@pytest.mark.anyio
+async def test_config_precedence_and_consumed_keys() -> None:
+    fake = FakeUpstream("a")
+    engine = engine_for(fake, plugin_options={"upper": {"suffix": "!server"}})
+    _, result = await run(engine, req(model="upper-fake-model"))
+    assert result.first_text == "A!server"
+    _, result = await run(engine, req(model="upper-fake-model", upper_suffix="!flat"))
+    assert result.first_text == "A!flat"
+    assert "upper_suffix" not in fake.bodies[-1]
+    _, result = await run(
+        engine,
+        req(
+            model="upper-fake-model", upper_suffix="!flat", optillm={"upper": {"suffix": "!nested"}}
+        ),
+    )
+    assert result.first_text == "A!nested"
+    with pytest.raises(ConfigError):
+        await run(engine, req(model="upper-fake-model", optillm={"upper": {"nope": 1}}))
+
+
+@pytest.mark.anyio
+async def test_middleware_wraps_every_request() -> None:
+    seen: list[str] = []
+
+    class Audit:
+        @hookimpl
+        def register_middleware(self, register: Any) -> None:
+            async def audit(request: ChatRequest, call_next: Any) -> ApproachResult:
+                seen.append(request.model)
+                result = await call_next(request)
+                seen.append("after")
+                return result
+
+            register(audit)
+
+    fake = FakeUpstream("m")
+    engine, _ = build_engine(
+        make_settings(), [plugin, Audit()], autoload=False, upstream=upstream_for(fake)
+    )
+    await run(engine, req(model="upper-fake-model"))
+    assert seen == ["upper-fake-model", "after"]
+
+
+@pytest.mark.anyio
+async def test_library_call_without_http() -> None:
+    fake = FakeUpstream("library answer")
+    body = await complete(
+        {"model": "upper-fake-model", "messages": [{"role": "user", "content": "q"}]},
+        settings=make_settings(),
+        plugins=[plugin],
+        autoload=False,
+        upstream=upstream_for(fake),
+    )
+    assert body["object"] == "chat.completion"
+    assert body["choices"][0]["message"]["content"] == "LIBRARY ANSWER"
+    assert (
+        body["usage"]["total_tokens"] == fake.prompt_tokens_served + fake.completion_tokens_served
+    )
+
+
+@pytest.mark.anyio
+async def test_cancelling_a_request_cancels_its_upstream_calls() -> None:
+    fake = FakeUpstream("slow", latency=5.0)
+    engine = engine_for(fake)
+    with anyio.move_on_after(0.3):
+        await run(engine, req(model="twocalls-fake-model"))
+    with anyio.fail_after(1.0):
+        while fake.in_flight:
+            await anyio.sleep(0.01)
+    assert fake.call_count >= 1
