@@ -6,18 +6,18 @@
 from __future__ import annotations
 
 import os
-import tomllib
+import sys
 from pathlib import Path
 
 import nox
+
+sys.path.insert(0, str(Path(__file__).parent / "scripts"))
+import install
 
 ROOT = Path(__file__).parent
 nox.options.sessions = ["lint", "tests"]
 nox.options.reuse_existing_virtualenvs = True
 
-# torch must come from the CPU wheel; anything that needs it gets this pin first.
-TORCH_PIN = "torch==2.13.0"
-TORCH_USERS = ("torch", "transformers", "peft", "accelerate")
 OFFLINE_ENV = {
     "HF_HUB_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
@@ -27,37 +27,13 @@ OFFLINE_ENV = {
 }
 
 
-def distributions() -> list[Path]:
-    """Every distribution folder under packages/ (any depth ≤ 2), sorted."""
-    found = {p.parent for p in ROOT.glob("packages/*/pyproject.toml")}
-    found |= {p.parent for p in ROOT.glob("packages/*/*/pyproject.toml")}
-    return sorted(found)
-
-
-def _dependencies(folder: Path) -> list[str]:
-    data = tomllib.loads((folder / "pyproject.toml").read_text())
-    project = data.get("project", {})
-    deps = list(project.get("dependencies", []))
-    for extra in project.get("optional-dependencies", {}).values():
-        deps += extra
-    return deps
-
-
-def needs_torch(folders: list[Path]) -> bool:
-    """Whether any distribution depends on torch or a library built on it."""
-    return any(
-        dep.split("[")[0].split(">")[0].split("=")[0].split("<")[0].strip().lower() in TORCH_USERS
-        for folder in folders
-        for dep in _dependencies(folder)
-    )
-
-
 def install_everything(session: nox.Session) -> None:
-    """The core with its test extra, then every distribution, all editable."""
-    folders = distributions()
+    """The core with its test extra, then every distribution, all editable (torch pinned
+    first when something needs it — see scripts/install.py)."""
+    folders = install.distributions()
     session.install("hatchling>=1.25", "editables")
-    if needs_torch(folders):
-        session.install(TORCH_PIN)
+    if install.needs_torch(folders):
+        session.install(install.TORCH_PIN)
     editables = [arg for folder in folders for arg in ("-e", str(folder.relative_to(ROOT)))]
     session.install("--no-build-isolation", "-e", ".[test]", *editables)
 

@@ -158,6 +158,8 @@ class Launcher:
             notes.append("no network, PID or filesystem isolation (plain subprocess)")
         if report["python"].rsplit(".", 1)[0] != "{}.{}".format(*sys.version_info[:2]):
             notes.append(f"sandbox python is {report['python']}; site-packages may not import")
+        # Inside a user namespace the program sees uid 0, but on the host it is the proxy's uid.
+        host_uid = os.geteuid() if mode is Mode.USER_NAMESPACES else int(report["uid"])
         return Isolation(
             mode=mode,
             python=python,
@@ -165,8 +167,8 @@ class Launcher:
             pid_namespace=bool(status.get("pid1")),
             private_tmp=bool(status.get("private_tmp")),
             read_only_fs=bool(status.get("read_only_fs")),
-            uid=int(report["uid"]),
-            privileges_dropped=int(report["uid"]) != os.geteuid(),
+            uid=host_uid,
+            privileges_dropped=host_uid != os.geteuid(),
             python_version=report["python"],
             notes=tuple(notes),
         )

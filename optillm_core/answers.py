@@ -43,24 +43,26 @@ KINDS: frozenset[str] = frozenset({"math", "mcq", "exact", "general", "contains"
 # --- compiled patterns (the only module-level state) -------------------------------------------
 
 _MINUS_RE = re.compile("[\u2212\u2012\ufe63\uff0d]")
-_THINK_BLOCK_RE = re.compile(r"<think>.*?</think>", re.S | re.I)
 _BOXED_RE = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
-_BOXED_BARE_RE = re.compile(r"[ \t]*([^\s$]+)")
-_NUM = r"(?:\d+\.?\d*|\.\d+)"
+_BOXED_BARE_RE = re.compile(r"[ \t]*+([^\s$]+)")
+_BRACE_RE = re.compile(r"\\?[{}]")
+_BRACKET_RE = re.compile(r"[()\[\]{},]")
+_NUM = r"(?:\d++(?:\.\d*+)?|\.\d++)"
 _NUMBER_RE = re.compile(rf"[+-]?{_NUM}(?:e[+-]?\d{{1,3}})?", re.I)
 _SLASH_RE = re.compile(rf"([+-]?{_NUM})/([+-]?{_NUM})")
 _FRAC_RE = re.compile(rf"([+-]?)\\frac\{{([+-]?{_NUM})\}}\{{([+-]?{_NUM})\}}")
 _NUM_TOKEN_RE = re.compile(
     r"(?:(?<![\w)\]}.])-)?(?<![\w.])"
-    r"(?:\\frac\{\d+\}\{\d+\}|\d{1,3}(?:,\d{3})+(?!\d)(?:\.\d+)?|\d+(?:\.\d+)?(?:/\d+)?|\.\d+)"
+    r"(?:\\frac\{\d+\}\{\d+\}|\d{1,3}(?:,\d{3}(?!\d))+(?:\.\d+)?|\d++(?:\.\d+)?(?:/\d+)?"
+    r"|\.\d+)"
 )
 _LEADING_NUM_RE = re.compile(
-    r"^(-?(?:\\frac\{\d+\}\{\d+\}|\d{1,3}(?:,\d{3})+(?!\d)(?:\.\d+)?|\d+(?:\.\d+)?(?:/\d+)?))"
-    r"\s+[A-Za-z]"
+    r"^(-?(?:\\frac\{\d+\}\{\d+\}|\d{1,3}(?:,\d{3})++(?!\d)(?:\.\d+)?|\d++(?:\.\d+)?"
+    r"(?:/\d+)?))\s+[A-Za-z]"
 )
-_FINAL_ANSWER_RE = re.compile(r"final\s+answer[\s*]*(?:is\b[\s*:]*|[:=][\s*]*)", re.I)
+_FINAL_ANSWER_RE = re.compile(r"final\s+answer[\s*]*+(?:is\b[\s*:]*+|[:=][\s*]*+)", re.I)
 _ANSWER_IS_RE = re.compile(
-    r"\banswer[\s*]*(?:(?:is|would\s+be|will\s+be|should\s+be)\b[\s*:]*|[:=][\s*]*)", re.I
+    r"\banswer[\s*]*+(?:(?:is|would\s+be|will\s+be|should\s+be)\b[\s*:]*+|[:=][\s*]*+)", re.I
 )
 _GSM8K_RE = re.compile(r"####[ \t]*")
 _THEREFORE_RE = re.compile(r"\b(?:therefore|thus|hence|so)\b", re.I)
@@ -84,30 +86,36 @@ _UNIT_RE = re.compile(
     re.I,
 )
 _WORDY_RE = re.compile(r"^(?!.*[\d\\=^])(?:\W*\b[A-Za-z]{2,}\b){5}")
-_TRAILING_PUNCT_RE = re.compile(r"[\s.,;:!?]+$")
+_TRAILING_PUNCT = " \t\n\r\f\v.,;:!?"
+_GENERAL_LEAD = " \t\n\r\f\v*`\"'$"
+_GENERAL_TRAIL = _GENERAL_LEAD + ".,;:!?"
+_MAX_DEPTH = 16
+_MAX_SET_FUZZY = 256
 _ASSIGN_RE = re.compile(r"^[A-Za-z](?:_\{?\w+\}?)?\s*=\s*")
 _THOUSANDS_RE = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 _FRAC_SHORT_RE = re.compile(r"\\frac\s*(\d|\{[^{}]*\})\s*(\d|\{[^{}]*\})")
 _SQRT_SHORT_RE = re.compile(r"\\sqrt\s*(\d)")
+_POWER_BRACE_RE = re.compile(r"\^\{(\w)\}")
 _SPACE_RE = re.compile(r"\s+")
-_LONE_SPACE_RE = re.compile(r"(?<![A-Za-z]) | (?![A-Za-z])")
+_LONE_SPACE_RE = re.compile(  # a space survives only between two letters or two digits
+    r"(?<![A-Za-z\d]) | (?![A-Za-z\d])|(?<![A-Za-z]) (?!\d)|(?<!\d) (?![A-Za-z])"
+)
 _MCQ_PREFIX_RE = re.compile(r"^(?:option|choice|answer|letter)\b[\s:]*", re.I)
 _MCQ_LETTER_RE = re.compile(r"^[(\[]?([A-Ja-j])(?:[)\].:]|\s|$)")
 _MCQ_ANSWER_RE = re.compile(
-    r"(?i:\b(?:answer|choice)\b)[\s*_]*(?i:is|would\s+be|:)?[\s*:_]*(?i:option|choice|letter)?"
-    r"[\s*:]*(?:[(\[]([A-Ja-j])[)\]]|\**([A-J])\b(?![\w'])(?!(?<=I)\s+[a-z]))"
+    r"(?i:\b(?:answer|choice)\b)[\s*_]*+(?i:is|would\s+be|:)?[\s*:_]*+"
+    r"(?i:option|choice|letter)?[\s*:]*+(?:[(\[]([A-Ja-j])[)\]]|\**([A-J])\b(?![\w'])(?!(?<=I)\s+[a-z]))"
 )
 _MCQ_OPTION_RE = re.compile(
-    r"(?i:\bcorrect\s+(?:option|choice)\s+is)[\s*:]*[(\[]?\**([A-J])\b(?![\w'])"
+    r"(?i:\bcorrect\s+(?:option|choice)\s+is)[\s*:]*+[(\[]?\**+([A-J])\b(?![\w'])"
     r"|(?i:\boption)\s+[(\[]?([A-J])[)\]]?\s+(?i:is\s+correct)"
 )
 _MCQ_BOLD_RE = re.compile(r"\*\*\s*\(?([A-J])\)?[.)]?\s*\*\*")
 _MCQ_LINE_RE = re.compile(r"^[\s*(\[]*([A-J])[\s*)\].:]*$")
 _MCQ_END_RE = re.compile(r"\(([A-J])\)[\s.!*]*$")
 _ANSWER_LINE_RE = re.compile(
-    r"^[\s*#>-]*(?:final\s+)?answer[\s*]*[:\uff1a][\s*]*(.+?)\s*$", re.I | re.M
+    r"^[ \t*#>-]*+(?:final[ \t]+)?answer[ \t*]*+:[ \t*]*+(.+)$", re.I | re.M
 )
-_GENERAL_STRIP_RE = re.compile(r"^[\s*`\"'$]+|[\s*`\"'$.,;:!?]+$")
 
 
 @dataclass(frozen=True)
@@ -169,7 +177,7 @@ def normalize_answer(answer: str, kind: str = "math") -> str:
     read as ``-``. Exact numbers become ``"42"``, ``"-0.25"`` (terminating decimals) or ``"1/3"``
     (reduced fraction otherwise). Tuples/intervals keep their brackets; sets (``{1,2}``,
     ``\\{1,2\\}``, or a bare ``1, 2``) become a sorted, de-duplicated ``{...}``. Other
-    expressions lose whitespace except between two letters. ``mcq``: the uppercase letter.
+    expressions lose whitespace except between two letters or two digits. ``mcq``: the uppercase letter.
     ``exact``/``general``/``contains``: casefolded, whitespace collapsed, quotes, bold and
     trailing punctuation removed.
 
@@ -182,7 +190,8 @@ def normalize_answer(answer: str, kind: str = "math") -> str:
         return _normalize_math(_clean_math(text))
     if kind == "mcq":
         return _normalize_mcq(text)
-    return _SPACE_RE.sub(" ", _GENERAL_STRIP_RE.sub("", _unwrap_text(text))).strip().casefold()
+    text = _unwrap_text(text).lstrip(_GENERAL_LEAD).rstrip(_GENERAL_TRAIL)
+    return _SPACE_RE.sub(" ", text).strip().casefold()
 
 
 def answers_equal(a: str, b: str, kind: str = "math", *, rel_tol: float = 1e-6) -> bool:
@@ -258,39 +267,38 @@ def _prep(text: str) -> str:
 
 
 def _strip_think(text: str) -> str:
-    """Drop ``<think>`` blocks; keep the reasoning only when nothing else is left."""
-    stripped = _THINK_BLOCK_RE.sub("", text)
-    close = stripped.lower().rfind("</think>")
-    if close >= 0:
-        stripped = stripped[close + len("</think>") :]
-    return stripped if stripped.strip() else text
+    """Keep only what follows the last ``</think>``, unless nothing follows it."""
+    close = text.lower().rfind("</think>")
+    if close < 0:
+        return text
+    after = text[close + len("</think>") :]
+    return after if after.strip() else text
 
 
-def _braced(text: str, start: int) -> str | None:
-    """Return the content of the brace group opening at ``text[start]``, or ``None`` if unclosed."""
-    depth = 0
-    for i in range(start, len(text)):
-        char = text[i]
-        if char in "{}" and i > 0 and text[i - 1] == "\\":
-            continue
-        if char == "{":
-            depth += 1
-        elif char == "}":
-            depth -= 1
-            if depth == 0:
-                return text[start + 1 : i]
-    return None
+def _brace_pairs(text: str) -> dict[int, int]:
+    """Map the index of every unescaped ``{`` to the index of its matching ``}``."""
+    pairs: dict[int, int] = {}
+    stack: list[int] = []
+    for match in _BRACE_RE.finditer(text):
+        if match.group() == "{":
+            stack.append(match.start())
+        elif match.group() == "}" and stack:
+            pairs[stack.pop()] = match.start()
+    return pairs
 
 
 def _boxed_contents(text: str) -> list[str]:
     """Return the contents of every complete ``\\boxed``/``\\fbox``, ordered by position."""
     found: list[str] = []
+    pairs: dict[int, int] | None = None
     for match in _BOXED_RE.finditer(text):
         pos = match.end()
         while pos < len(text) and text[pos] in " \t":
             pos += 1
+        body: str | None
         if pos < len(text) and text[pos] == "{":
-            body = _braced(text, pos)
+            pairs = _brace_pairs(text) if pairs is None else pairs
+            body = text[pos + 1 : pairs[pos]] if pos in pairs else None
         else:
             bare = _BOXED_BARE_RE.match(text, match.end())
             body = bare.group(1) if bare else None
@@ -343,13 +351,11 @@ def _after_last(pattern: re.Pattern[str], text: str) -> str | None:
 
 
 def _therefore_value(text: str) -> str | None:
-    """Return ``X`` from the last "therefore/thus/hence/so ... = X" sentence, if any."""
-    for match in reversed(list(_THEREFORE_RE.finditer(text))):
-        line = text[match.end() :].split("\n", 1)[0]
-        end = _SENTENCE_END_RE.search(line)
-        sentence = line[: end.start()] if end else line
-        if "=" in sentence:
-            return _trim_tail(sentence.rsplit("=", 1)[1])
+    for line in reversed(text.splitlines()):
+        for sentence in reversed(_SENTENCE_END_RE.split(line)):
+            keyword = _THEREFORE_RE.search(sentence)
+            if keyword and "=" in sentence[keyword.end() :]:
+                return _trim_tail(sentence.rsplit("=", 1)[1])
     return None
 
 
@@ -376,23 +382,23 @@ def _light_clean(answer: str) -> str:
     """Remove wrappers, trailing punctuation, degrees, ``%`` and units; keep the written form."""
     text = _unwrap_text(answer).replace("\\$", "").replace("$", "").replace("**", "")
     text = _DEGREE_RE.sub("", text).replace("\\%", "").replace("%", "")
-    text = _TRAILING_PUNCT_RE.sub("", text.strip())
-    return _TRAILING_PUNCT_RE.sub("", _UNIT_RE.sub("", text)).strip()
+    text = text.strip().rstrip(_TRAILING_PUNCT)
+    return _UNIT_RE.sub("", text).rstrip(_TRAILING_PUNCT).strip()
 
 
 def _last_number(text: str, question: str | None) -> str | None:
     """Return the last number in ``text`` whose value does not appear in ``question``."""
-    excluded: set[Fraction] = set()
-    if question:
-        for token in _NUM_TOKEN_RE.findall(_prep(question)):
-            value = _parse_clean_number(_clean_math(token))
-            if value is not None:
-                excluded.add(value)
+    excluded = {_token_value(token) for token in _NUM_TOKEN_RE.findall(_prep(question or ""))}
     for token in reversed(_NUM_TOKEN_RE.findall(text)):
-        value = _parse_clean_number(_clean_math(token))
+        value = _token_value(token)
         if value is not None and value not in excluded:
             return str(token)
     return None
+
+
+def _token_value(token: str) -> Fraction | None:
+    """Value of a number token found by the number scanner (``1,234``, ``-3/4``, ``\\frac{1}{2}``)."""
+    return _parse_clean_number(token.replace(",", ""))
 
 
 def _clean_math(text: str) -> str:
@@ -408,8 +414,8 @@ def _clean_math(text: str) -> str:
     text = _SPACING_RE.sub("", text).replace("\\ ", " ")
     text = text.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
     text = _DEGREE_RE.sub("", text).replace("\\%", "").replace("%", "")
-    text = _TRAILING_PUNCT_RE.sub("", text.strip())
-    text = _TRAILING_PUNCT_RE.sub("", _UNIT_RE.sub("", text))
+    text = text.strip().rstrip(_TRAILING_PUNCT)
+    text = _UNIT_RE.sub("", text).rstrip(_TRAILING_PUNCT)
     if text.count("=") == 1:
         text = _ASSIGN_RE.sub("", text)
     text = text.replace("{,}", ",").strip()
@@ -417,6 +423,7 @@ def _clean_math(text: str) -> str:
         text = text.replace(",", "")
     text = _FRAC_SHORT_RE.sub(lambda m: f"\\frac{{{_unbrace(m[1])}}}{{{_unbrace(m[2])}}}", text)
     text = _SQRT_SHORT_RE.sub(r"\\sqrt{\1}", text)
+    text = _POWER_BRACE_RE.sub(r"^\1", text)
     return _LONE_SPACE_RE.sub("", _SPACE_RE.sub(" ", text).strip())
 
 
@@ -460,6 +467,11 @@ def _format_number(value: Fraction) -> str:
     return f"{sign}{digits[:-places]}.{digits[-places:]}"
 
 
+def _bracket_delta(char: str) -> int:
+    """Return +1 for an opening bracket, -1 for a closing one, else 0."""
+    return 1 if char in "([{" else -1 if char in ")]}" else 0
+
+
 def _split_collection(text: str) -> tuple[str, str, list[str]] | None:
     """Split a tuple, interval, set or bare comma list into (open, close, elements)."""
     opener, closer, inner = "", "", text
@@ -478,9 +490,9 @@ def _split_collection(text: str) -> tuple[str, str, list[str]] | None:
 def _closes_at_end(text: str) -> bool:
     """Say whether the bracket opening ``text`` is closed by its last character."""
     depth = 0
-    for i, char in enumerate(text):
-        depth += (char in "([{") - (char in ")]}")
-        if depth == 0 and i < len(text) - 1:
+    for match in _BRACKET_RE.finditer(text):
+        depth += _bracket_delta(match.group())
+        if depth == 0 and match.start() < len(text) - 1:
             return False
     return depth == 0
 
@@ -489,48 +501,60 @@ def _top_level_split(text: str) -> list[str]:
     """Split ``text`` on commas that are not inside brackets."""
     parts: list[str] = []
     depth = start = 0
-    for i, char in enumerate(text):
-        depth += (char in "([{") - (char in ")]}")
-        if char == "," and depth == 0:
-            parts.append(text[start:i].strip())
-            start = i + 1
+    for match in _BRACKET_RE.finditer(text):
+        depth += _bracket_delta(match.group())
+        if match.group() == "," and depth == 0:
+            parts.append(text[start : match.start()].strip())
+            start = match.end()
     parts.append(text[start:].strip())
     return parts
 
 
-def _normalize_math(text: str) -> str:
+def _normalize_math(text: str, depth: int = 0) -> str:
     """Canonicalise a cleaned math answer (numbers, collections, other expressions)."""
     value = _parse_clean_number(text)
     if value is not None:
         return _format_number(value)
-    collection = _split_collection(text)
+    collection = _split_collection(text) if depth < _MAX_DEPTH else None
     if collection is None:
         return text
     opener, closer, parts = collection
-    keys = [_normalize_math(_clean_math(part)) for part in parts]
+    keys = [_normalize_math(_clean_math(part), depth + 1) for part in parts]
     if opener == "{":
         keys = sorted(set(keys))
     return opener + ",".join(keys) + closer
 
 
-def _math_keys_equal(a: str, b: str, rel_tol: float) -> bool:
+def _math_keys_equal(a: str, b: str, rel_tol: float, depth: int = 0) -> bool:
     """Compare two normalised math keys with numeric tolerance and collection structure."""
     if a == b:
         return True
     va, vb = _parse_clean_number(a), _parse_clean_number(b)
     if va is not None and vb is not None:
         return abs(va - vb) <= Fraction(rel_tol) * max(abs(va), abs(vb))
+    if depth >= _MAX_DEPTH:
+        return False
     ca, cb = _split_collection(a), _split_collection(b)
     if ca is None or cb is None or ca[:2] != cb[:2] or len(ca[2]) != len(cb[2]):
         return False
+    pairs = zip(ca[2], cb[2], strict=True)
     if ca[0] != "{":
-        return all(_math_keys_equal(x, y, rel_tol) for x, y in zip(ca[2], cb[2], strict=True))
-    remaining = list(cb[2])
-    for item in ca[2]:
-        match = next((y for y in remaining if _math_keys_equal(item, y, rel_tol)), None)
-        if match is None:
+        return all(_math_keys_equal(x, y, rel_tol, depth + 1) for x, y in pairs)
+    return _sets_match(ca[2], cb[2], rel_tol, depth + 1)
+
+
+def _sets_match(left: list[str], right: list[str], rel_tol: float, depth: int) -> bool:
+    """Match set elements exactly first, then greedily within tolerance (bounded work)."""
+    exact = set(left) & set(right)
+    rest_left = [x for x in left if x not in exact]
+    remaining = [y for y in right if y not in exact]
+    if len(rest_left) != len(remaining) or len(rest_left) > _MAX_SET_FUZZY:
+        return False
+    for item in rest_left:
+        found = next((y for y in remaining if _math_keys_equal(item, y, rel_tol, depth)), None)
+        if found is None:
             return False
-        remaining.remove(match)
+        remaining.remove(found)
     return True
 
 
@@ -572,7 +596,7 @@ def _find_general(text: str) -> Extracted | None:
     if boxed and (answer := _light_clean(boxed[-1])):
         return Extracted(answer, "boxed")
     lines = _ANSWER_LINE_RE.findall(text)
-    if lines and (answer := _light_clean(lines[-1])):
+    if lines and (answer := _light_clean(lines[-1].strip())):
         return Extracted(answer, "line")
     if answer := _after_last(_ANSWER_IS_RE, text):
         return Extracted(answer, "phrase")

@@ -50,6 +50,10 @@ class RequestState:
     usage: UsageMeter
     trace: Trace = field(default_factory=Trace)
     settings: Any = None
+    #: set once any upstream call of the request has succeeded (keep-alives may start then)
+    upstream_ok: bool = False
+    #: every upstream call's request and response, kept only when conversations are logged
+    calls_log: list[dict[str, Any]] | None = None
     log: logging.LoggerAdapter[logging.Logger] = field(
         default_factory=lambda: logging.LoggerAdapter(logger, {})
     )
@@ -160,6 +164,9 @@ class RequestContext:
         except BaseException as exc:
             self._record("create", started, body, None, type(exc).__name__)
             raise
+        self.state.upstream_ok = True
+        if self.state.calls_log is not None:
+            self.state.calls_log.append({"stage": self.stage, "request": body, "response": raw})
         usage = raw.get("usage")
         self.usage.add(usage)
         if any(c.get("finish_reason") == "length" for c in raw.get("choices") or []):
@@ -174,15 +181,23 @@ class RequestContext:
         started = time.perf_counter()
         usage: dict[str, Any] | None = None
         status = "ok"
+        kept: list[dict[str, Any]] | None = [] if self.state.calls_log is not None else None
         try:
             async for chunk in self.upstream.stream(body):
+                self.state.upstream_ok = True
                 if chunk.get("usage"):
                     usage = chunk["usage"]
+                if kept is not None:
+                    kept.append(chunk)
                 yield chunk
         except BaseException as exc:
             status = type(exc).__name__
             raise
         finally:
+            if kept is not None and self.state.calls_log is not None:
+                self.state.calls_log.append(
+                    {"stage": self.stage, "request": body, "response_chunks": kept}
+                )
             self.usage.add(usage)
             self._record("stream", started, body, usage, status)
 

@@ -92,8 +92,11 @@ class Engine:
         body.update(model=resolution.model, messages=resolution.messages)
         return PreparedRequest(resolution.plan, ChatRequest.model_construct(**body), configs)
 
-    def new_state(self, request_id: str | None = None) -> RequestState:
-        """Fresh per-request bookkeeping."""
+    def new_state(
+        self, request_id: str | None = None, upstream_api_key: str | None = None
+    ) -> RequestState:
+        """Fresh per-request bookkeeping; ``upstream_api_key`` rebinds the upstream to a
+        client's own key (only when the operator enabled key forwarding)."""
         meter = UsageMeter()
         budget = Budget(
             max_calls=self.settings.max_upstream_calls or None,
@@ -102,12 +105,24 @@ class Engine:
         )
         rid = request_id or f"req-{uuid.uuid4().hex[:16]}"
         log = logging.LoggerAdapter(logger, {"request_id": rid})
-        return RequestState(rid, self.upstream, budget, meter, settings=self.settings, log=log)
+        upstream = self.upstream
+        if upstream_api_key:
+            upstream = upstream.with_api_key(upstream_api_key)
+        state = RequestState(rid, upstream, budget, meter, settings=self.settings, log=log)
+        if self.settings.log_conversations:
+            state.calls_log = []
+        return state
 
     # -- running --------------------------------------------------------------------------
-    async def run(self, request: ChatRequest, *, request_id: str | None = None) -> Outcome:
+    async def run(
+        self,
+        request: ChatRequest,
+        *,
+        request_id: str | None = None,
+        state: RequestState | None = None,
+    ) -> Outcome:
         """Run one request (middleware outermost); a stream in the result is not consumed yet."""
-        state = self.new_state(request_id)
+        state = state or self.new_state(request_id)
         prepared: list[PreparedRequest] = []
 
         async def innermost(req: ChatRequest) -> ApproachResult:

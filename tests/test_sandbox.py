@@ -465,6 +465,17 @@ async def test_cancellation_kills_the_whole_tree(sandbox: Sandbox) -> None:
     assert pids_with(token) == set()
 
 
+@pytest.mark.anyio
+async def test_no_descriptors_leak_into_the_proxy(sandbox: Sandbox) -> None:
+    await sandbox.run("pass")
+    before = set(os.listdir("/proc/self/fd"))
+    await sandbox.run("print('x')")
+    await sandbox.run("while True:\n    pass", timeout=0.5)
+    with anyio.move_on_after(0.3):
+        await sandbox.run("import time\ntime.sleep(5)")
+    assert set(os.listdir("/proc/self/fd")) == before
+
+
 # --- without network isolation ----------------------------------------------------------
 
 

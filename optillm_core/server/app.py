@@ -20,6 +20,8 @@ from ..upstream.base import Upstream
 from ..upstream.select import choose_upstream
 from . import routes
 from .middleware import ServerMiddleware
+from .observe import ConversationLog
+from .state import ServerState
 
 
 def plugin_manager_for(
@@ -68,10 +70,18 @@ def create_app(
         settings, plugins, autoload=autoload, plugin_manager=plugin_manager, upstream=upstream
     )
 
+    server = ServerState(engine, pm)
+    if settings.log_conversations:
+        server.conversations = ConversationLog(settings.conversation_log_dir)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
-        await engine.upstream.aclose()
+        server.ready = True
+        try:
+            yield
+        finally:
+            server.draining = True
+            await engine.upstream.aclose()
 
     chat = Route("/v1/chat/completions", routes.chat_completions, methods=["POST"])
     app = Starlette(
@@ -79,6 +89,8 @@ def create_app(
             chat,
             Route("/chat/completions", routes.chat_completions, methods=["POST"]),
             Route("/health", routes.health, methods=["GET"]),
+            Route("/health/ready", routes.ready, methods=["GET"]),
+            Route("/metrics", routes.metrics, methods=["GET"]),
             Route("/v1/models", routes.models, methods=["GET"]),
             Route("/v1/optillm/approaches", routes.approaches, methods=["GET"]),
         ],
@@ -92,9 +104,7 @@ def create_app(
         lifespan=lifespan,
         exception_handlers={404: _not_found, 405: _not_allowed},
     )
-    app.state.engine = engine
-    app.state.settings = settings
-    app.state.plugin_manager = pm
+    app.state.server = server
     return app
 
 

@@ -4,22 +4,31 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import anyio
 from pydantic import ValidationError
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 
 from ..concurrency import task_group
+from ..context import RequestState
 from ..errors import InvalidRequestError, OptillmError
 from ..executor import Engine, Outcome
 from ..models import ChatRequest
-from .render import ChunkStamper, completion_body, sse, sse_stream
+from .observe import log_request
+from .render import completion_body
+from .state import ServerState
+from .streaming import StreamingCompletion
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+#: statuses a client may retry; everything else would only repeat expensive work
+RETRYABLE = frozenset({408, 409, 429, 503})
 
 
 class Disconnected(Exception):
@@ -29,7 +38,7 @@ class Disconnected(Exception):
 def error_response(exc: OptillmError) -> JSONResponse:
     """An OpenAI error JSON response; non-retryable statuses say so to the SDKs."""
     headers = dict(exc.headers)
-    if exc.status < 500 and exc.status not in (408, 409, 429):
+    if exc.status not in RETRYABLE:
         headers["x-should-retry"] = "false"
     return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
 
@@ -99,25 +108,102 @@ def _headers(outcome: Outcome) -> dict[str, str]:
     }
 
 
+class RequestFinisher:
+    """Accounts a finished request: metrics, the log line, the conversation record."""
+
+    def __init__(self, request: Request, chat: ChatRequest | None, state: RequestState) -> None:
+        self.server: ServerState = request.app.state.server
+        self.chat = chat
+        self.state = state
+        self.started = time.perf_counter()
+
+    async def __call__(
+        self,
+        status: int,
+        outcome: Outcome | None,
+        disconnected: bool,
+        response: dict[str, Any] | None = None,
+    ) -> None:
+        server, usage = self.server, self.state.usage
+        seconds = time.perf_counter() - self.started
+        approach = str(outcome.plan) if outcome else "-"
+        model = outcome.model if outcome else (self.chat.model if self.chat else "-")
+        server.metrics.record(
+            approach,
+            status,
+            seconds,
+            usage.calls,
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            disconnected,
+        )
+        log_request(
+            self.state.request_id,
+            approach,
+            model,
+            status,
+            seconds,
+            usage.calls,
+            usage.prompt_tokens,
+            usage.completion_tokens,
+        )
+        if server.conversations is not None and self.chat is not None:
+            await server.conversations.write(
+                {
+                    "request_id": self.state.request_id,
+                    "timestamp": time.time(),
+                    "approach": approach,
+                    "status": status,
+                    "latency_ms": round(seconds * 1000, 3),
+                    "request": self.chat.body(),
+                    "upstream_calls": self.state.calls_log,
+                    "response": response,
+                    "usage": usage.to_openai(),
+                }
+            )
+
+
+def _upstream_key(request: Request, settings: Any) -> str | None:
+    if not settings.forward_client_key:
+        return None
+    return request.headers.get("x-upstream-api-key") or None
+
+
 async def chat_completions(request: Request) -> Response:
     """``POST /v1/chat/completions``."""
-    engine: Engine = request.app.state.engine
+    server: ServerState = request.app.state.server
+    engine = server.engine
     request_id = request.scope.get("state", {}).get("request_id", "")
+    chat: ChatRequest | None = None
+    state = engine.new_state(request_id)
+    finish = RequestFinisher(request, None, state)
+    server.metrics.in_flight += 1
+    streaming = False
     try:
         chat = parse_chat(await read_json(request, engine.settings.max_body_bytes))
+        state = engine.new_state(request_id, _upstream_key(request, engine.settings))
+        finish = RequestFinisher(request, chat, state)
         response_model = chat.model or engine.settings.model
-        with anyio.fail_after(engine.settings.request_timeout):
-            if chat.stream:
-                return await _streaming(request, engine, chat, request_id, response_model)
-            outcome = await until_disconnect(
-                request, lambda: engine.run(chat, request_id=request_id)
+        if chat.stream:
+            streaming = True
+            return StreamingCompletion(
+                engine, chat, state, response_model, _stream_done(server, finish), error_response
             )
+        with anyio.fail_after(engine.settings.request_timeout):
+            outcome = await until_disconnect(request, lambda: engine.run(chat, state=state))
             result = await until_disconnect(request, outcome.result.collect)
+        if state.usage.truncated and result.raw is None:
+            for choice in result.choices:
+                if choice.finish_reason == "stop":
+                    choice.finish_reason = "length"
         body = completion_body(result, response_model, outcome.state.usage)
+        await finish(200, outcome, False, body)
         return JSONResponse(body, headers=_headers(outcome))
     except OptillmError as exc:
+        await finish(exc.status, None, False)
         return error_response(exc)
     except TimeoutError:
+        await finish(504, None, False)
         return error_response(
             OptillmError(
                 "The request took longer than the server allows.",
@@ -126,38 +212,28 @@ async def chat_completions(request: Request) -> Response:
             )
         )
     except (Disconnected, ClientDisconnect):
+        await finish(499, None, True)
         return Response(status_code=499)
     except Exception:
         logger.exception("request %s failed", request_id)
+        await finish(500, None, False)
         return error_response(internal_error(request_id))
+    finally:
+        if not streaming:
+            server.metrics.in_flight -= 1
 
 
-async def _streaming(
-    request: Request, engine: Engine, chat: ChatRequest, request_id: str, response_model: str
-) -> Response:
-    outcome = await until_disconnect(request, lambda: engine.run(chat, request_id=request_id))
-    usage = outcome.state.usage
-    include_usage = bool((chat.extras.get("stream_options") or {}).get("include_usage"))
-    stamper = ChunkStamper(response_model, include_usage)
-    from ..results import as_chunks
+def _stream_done(server: ServerState, finish: RequestFinisher) -> Any:
+    async def done(
+        status: int,
+        outcome: Outcome | None,
+        disconnected: bool,
+        response: dict[str, Any] | None = None,
+    ) -> None:
+        server.metrics.in_flight -= 1
+        await finish(status, outcome, disconnected, response)
 
-    events = sse_stream(as_chunks(outcome.result), stamper, usage)
-    # Pull the first event before the status line: an error up to here is a normal JSON error.
-    first = await until_disconnect(request, events.__anext__)
-
-    async def body() -> AsyncIterator[bytes]:
-        yield first
-        try:
-            async for event in events:
-                yield event
-        except Exception:
-            logger.exception("stream of request %s failed", request_id)
-            yield sse(internal_error(request_id).to_dict())
-        finally:
-            await events.aclose()
-
-    headers = {**_headers(outcome), "cache-control": "no-cache", "x-accel-buffering": "no"}
-    return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
+    return done
 
 
 async def health(request: Request) -> Response:
@@ -165,9 +241,24 @@ async def health(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
+async def ready(request: Request) -> Response:
+    """``GET /health/ready``: 200 when serving, 503 while starting or draining."""
+    server: ServerState = request.app.state.server
+    if server.ready and not server.draining:
+        return JSONResponse({"status": "ready"})
+    status = "draining" if server.draining else "starting"
+    return JSONResponse({"status": status}, status_code=503, headers={"retry-after": "1"})
+
+
+async def metrics(request: Request) -> Response:
+    """``GET /metrics``: Prometheus text format."""
+    server: ServerState = request.app.state.server
+    return Response(server.metrics.render(), media_type="text/plain; version=0.0.4")
+
+
 async def models(request: Request) -> Response:
     """``GET /v1/models``: the upstream's models, else the configured default model."""
-    engine: Engine = request.app.state.engine
+    engine: Engine = request.app.state.server.engine
     try:
         data = await engine.upstream.list_models()
     except OptillmError:
@@ -181,9 +272,9 @@ async def models(request: Request) -> Response:
 
 async def approaches(request: Request) -> Response:
     """``GET /v1/optillm/approaches``: every installed stage with its parameters."""
-    engine: Engine = request.app.state.engine
+    engine: Engine = request.app.state.server.engine
     registry = engine.registry
-    pm = request.app.state.plugin_manager
+    pm = request.app.state.server.plugin_manager
     rows = []
     for slug, stage in sorted(registry.stages.items()):
         info = pm.origins.get(registry.owners.get(slug, ""))

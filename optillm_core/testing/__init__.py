@@ -5,10 +5,10 @@ from .contract import ApproachContract
 from .fake_upstream import FakeUpstream, Fault, Reply, RequestRecord
 from .harness import (
     make_app,
+    make_settings,
     openai_client,
     serve_app,
     serve_app_in_thread,
-    make_settings,
     upstream_for,
 )
 
@@ -19,9 +19,9 @@ __all__ = [
     "Reply",
     "RequestRecord",
     "make_app",
+    "make_settings",
     "openai_client",
     "serve_app",
     "serve_app_in_thread",
-    "make_settings",
     "upstream_for",
 ]

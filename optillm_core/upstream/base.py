@@ -49,6 +49,10 @@ class Upstream(Protocol):
         """Release pooled connections."""
         ...
 
+    def with_api_key(self, api_key: str) -> Upstream:
+        """The same upstream (sharing its connection pool) authenticating with ``api_key``."""
+        ...
+
 
 @dataclass(frozen=True)
 class UpstreamSpec:

@@ -137,6 +137,14 @@ class OpenAICompatibleUpstream:
         """Close the pooled HTTP client."""
         await self.client.close()
 
+    def with_api_key(self, api_key: str) -> OpenAICompatibleUpstream:
+        """A view of this upstream that sends ``api_key``, sharing the connection pool."""
+        return OpenAICompatibleUpstream(
+            self.client.with_options(api_key=api_key),
+            name=self.name,
+            capabilities=self.capabilities,
+        )
+
 
 def _http_client(settings: Settings) -> httpx2.AsyncClient:
     verify: Any = settings.ssl_cert_path or settings.ssl_verify

@@ -26,12 +26,16 @@ from optillm_core import (
     hookimpl,
     param,
 )
+from optillm_core.models import Message
 
-from .params import generation_params
+from ._messages import conversation, generation_limit
 from .voting import vote
 
 MAX_POOLED_N = 128
 """Most choices asked of one upstream call (OpenAI's own limit on ``n``)."""
+
+#: Request fields passed on to the samples (the answer is one of them).
+FORWARDED = ("top_p", "stop", "response_format")
 
 
 class MajorityVotingConfig(BaseModel):
@@ -50,6 +54,12 @@ class MajorityVotingConfig(BaseModel):
         "Sampling temperature when the request sets no `temperature`.",
         ge=0.0,
         le=2.0,
+    )
+    default_max_tokens: int = param(
+        4096,
+        "Token limit of each sample when the request sets neither max_tokens nor "
+        "max_completion_tokens (0: send no limit).",
+        ge=0,
     )
     answer_kind: Literal["math", "mcq", "exact", "general"] = param(
         "math",
@@ -70,12 +80,18 @@ class MajorityVoting(Approach):
     paper = "https://arxiv.org/abs/2203.11171"
     Config = MajorityVotingConfig
     handles_n = True
+    features = frozenset({"images", "stop", "response_format"})
 
     async def run(self, ctx: RequestContext) -> ApproachResult:
         """Draw ``n*k`` samples concurrently and vote within each group of ``k``."""
         config: MajorityVotingConfig = ctx.config
         k, n = config.k, ctx.request.n
-        samples = await _draw(ctx, n, k, generation_params(ctx, config.sample_temperature))
+        params = {
+            "temperature": config.sample_temperature,
+            **generation_limit(ctx, config.default_max_tokens),
+            **ctx.request_params(("temperature", *FORWARDED)),
+        }
+        samples = await _draw(ctx, n, k, conversation(ctx.messages), params)
         question = ctx.query
         choices: list[Choice] = []
         for group in range(n):
@@ -91,13 +107,13 @@ class MajorityVoting(Approach):
         return ApproachResult(choices=choices)
 
 
-async def _draw(ctx: RequestContext, n: int, k: int, params: dict[str, Any]) -> list[Choice]:
+async def _draw(
+    ctx: RequestContext, n: int, k: int, turns: list[Message], params: dict[str, Any]
+) -> list[Choice]:
     """``n*k`` samples in one round: pooled into one ``sample`` call where that fits."""
     if n * k <= MAX_POOLED_N:
-        return await ctx.sample(n * k, ctx.messages, **params)
-    groups = await gather(
-        *(functools.partial(ctx.sample, k, ctx.messages, **params) for _ in range(n))
-    )
+        return await ctx.sample(n * k, turns, **params)
+    groups = await gather(*(functools.partial(ctx.sample, k, turns, **params) for _ in range(n)))
     return [choice for group in groups for choice in group]
 
 

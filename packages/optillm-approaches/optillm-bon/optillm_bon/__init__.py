@@ -1,0 +1,1 @@
+"""optillm-bon: the ``bon`` (Best-of-N with an LLM judge) approach for optillm."""

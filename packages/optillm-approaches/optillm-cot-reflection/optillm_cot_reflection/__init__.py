@@ -1,0 +1,1 @@
+"""optillm approach ``cot_reflection``: think, reflect and answer inside tags in one call."""

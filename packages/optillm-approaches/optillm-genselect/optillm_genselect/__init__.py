@@ -1,0 +1,1 @@
+"""optillm distribution ``optillm-genselect``: the ``genselect`` approach."""

@@ -1,0 +1,1 @@
+"""optillm-mcts: Monte Carlo Tree Search over dialogue states (approach slug ``mcts``)."""

@@ -1,0 +1,1 @@
+"""optillm distribution ``optillm-pvg``: the ``pvg`` (prover-verifier game) approach."""

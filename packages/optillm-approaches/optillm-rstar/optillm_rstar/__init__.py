@@ -1,0 +1,1 @@
+"""optillm-rstar: rStar-style tree search with mutual consistency (approach slug ``rstar``)."""

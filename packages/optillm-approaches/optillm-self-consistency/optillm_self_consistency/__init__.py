@@ -1,0 +1,1 @@
+"""optillm-self-consistency: the ``self_consistency`` (sample and majority-vote) approach."""
