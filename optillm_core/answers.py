@@ -104,7 +104,8 @@ _MCQ_PREFIX_RE = re.compile(r"^(?:option|choice|answer|letter)\b[\s:]*", re.I)
 _MCQ_LETTER_RE = re.compile(r"^[(\[]?([A-Ja-j])(?:[)\].:]|\s|$)")
 _MCQ_ANSWER_RE = re.compile(
     r"(?i:\b(?:answer|choice)\b)[\s*_]*+(?i:is|would\s+be|:)?[\s*:_]*+"
-    r"(?i:option|choice|letter)?[\s*:]*+(?:[(\[]([A-Ja-j])[)\]]|\**([A-J])\b(?![\w'])(?!(?<=I)\s+[a-z]))"
+    r"(?i:option|choice|letter)?[\s*:]*+"
+    r"(?:[(\[]([A-Ja-j])[)\]]|\**([A-J])\b(?![\w'])(?!(?<=I)\s+[a-z]))"
 )
 _MCQ_OPTION_RE = re.compile(
     r"(?i:\bcorrect\s+(?:option|choice)\s+is)[\s*:]*+[(\[]?\**+([A-J])\b(?![\w'])"
@@ -143,7 +144,8 @@ def extract_answer(text: str, kind: str = "math", *, question: str | None = None
     fallback skips numbers whose value appears in the question. ``mcq``: the chosen letter
     ``A``-``J``.
     ``exact``/``general``: a boxed answer, the ``answer:`` line, "the answer is X", or the last
-    non-empty line. ``contains``: the whole reply. ``<think>`` blocks are ignored. Wrappers
+    non-empty line. ``contains``: the whole reply. Text up to the last ``</think>`` is ignored
+    (unless nothing follows it). Wrappers
     (``$``, ``\\text{}``, bold), trailing punctuation and simple units are removed; numbers keep
     their written form (use :func:`normalize_answer` for a canonical key).
 
@@ -177,9 +179,9 @@ def normalize_answer(answer: str, kind: str = "math") -> str:
     read as ``-``. Exact numbers become ``"42"``, ``"-0.25"`` (terminating decimals) or ``"1/3"``
     (reduced fraction otherwise). Tuples/intervals keep their brackets; sets (``{1,2}``,
     ``\\{1,2\\}``, or a bare ``1, 2``) become a sorted, de-duplicated ``{...}``. Other
-    expressions lose whitespace except between two letters or two digits. ``mcq``: the uppercase letter.
-    ``exact``/``general``/``contains``: casefolded, whitespace collapsed, quotes, bold and
-    trailing punctuation removed.
+    expressions lose whitespace except between two letters or two digits. ``mcq``: the
+    uppercase letter. ``exact``/``general``/``contains``: casefolded, whitespace collapsed,
+    quotes, bold and trailing punctuation removed.
 
     Raises:
         ValueError: ``kind`` is not one of :data:`KINDS`.
@@ -397,7 +399,7 @@ def _last_number(text: str, question: str | None) -> str | None:
 
 
 def _token_value(token: str) -> Fraction | None:
-    """Value of a number token found by the number scanner (``1,234``, ``-3/4``, ``\\frac{1}{2}``)."""
+    """Value of a scanned number token (``1,234``, ``-3/4``, ``\\frac{1}{2}``)."""
     return _parse_clean_number(token.replace(",", ""))
 
 

@@ -476,8 +476,10 @@ async def test_no_descriptors_leak_into_the_proxy(sandbox: Sandbox) -> None:
     await anyio.sleep(0.2)
     after = set(os.listdir("/proc/self/fd"))
     for f in sorted(after, key=int):
-        try: open("/tmp/fddbg.txt","a").write(f"{f} {os.readlink(f'/proc/self/fd/{f}')}\n")
-        except OSError as e: pass
+        try:
+            open("/tmp/fddbg.txt", "a").write(f"{f} {os.readlink(f'/proc/self/fd/{f}')}\n")
+        except OSError as e:
+            pass
     assert after == before
 
 

@@ -1,4 +1,4 @@
-"""Table-driven tests for ``optillm_core.answers`` (extraction, normalisation, equivalence, votes)."""
+"""Table-driven tests for ``optillm_core.answers``: extraction, normalisation, equality, votes."""
 
 from __future__ import annotations
 

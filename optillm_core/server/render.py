@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from ..accounting import UsageMeter
-from ..errors import OptillmError
 from ..results import ApproachResult, Chunk
 
 
@@ -110,15 +109,11 @@ class ChunkStamper:
 async def sse_stream(
     chunks: AsyncIterator[Chunk], stamper: ChunkStamper, usage: UsageMeter
 ) -> AsyncIterator[bytes]:
-    """The SSE byte stream; an error after the first byte is a terminal ``error`` event."""
-    try:
-        async for chunk in chunks:
-            stamped = stamper.stamp(chunk)
-            if stamped is not None:
-                yield sse(stamped)
-    except OptillmError as exc:
-        yield sse(exc.to_dict())
-        return
+    """The SSE byte stream (errors propagate: the caller decides how to report them)."""
+    async for chunk in chunks:
+        stamped = stamper.stamp(chunk)
+        if stamped is not None:
+            yield sse(stamped)
     for chunk in stamper.closing(usage):
         yield sse(chunk)
     yield DONE

@@ -53,9 +53,7 @@ class GenSelectConfig(BaseModel):
         "batch",
         "`batch`: one call compares all candidates; `tournament`: knockout matches of two.",
     )
-    include_reasoning: bool = param(
-        False, "Append the selector's reasoning to the chosen answer."
-    )
+    include_reasoning: bool = param(False, "Append the selector's reasoning to the chosen answer.")
     comparison_max_tokens: int = param(2048, "Token limit of each selection call.", ge=1)
     default_max_tokens: int = param(
         4096,

@@ -93,10 +93,8 @@ def parse_score(text: str) -> float | None:
     reply holds no number.
     """
     cleaned = _THINK_RE.sub("", text).replace("*", "").strip()
-    keyword = None
-    for keyword in _KEYWORD_RE.finditer(cleaned):
-        pass
-    match = _SCORE_RE.match(cleaned, keyword.end()) if keyword else None
+    keywords = list(_KEYWORD_RE.finditer(cleaned))
+    match = _SCORE_RE.match(cleaned, keywords[-1].end()) if keywords else None
     match = match or _SCORE_RE.search(cleaned)
     if match is None:
         return None
@@ -104,9 +102,7 @@ def parse_score(text: str) -> float | None:
     if match[2] is not None:
         scale = float(match[2])
         value = value / scale if scale > 0 else 0.0
-    elif match[3]:
-        value /= 100.0
-    elif value > 10:
+    elif match[3] or value > 10:
         value /= 100.0
     elif value > 1:
         value /= 10.0
@@ -132,16 +128,12 @@ class Dialogue:
 
     async def actions(self, messages: list[Message], k: int) -> list[Choice]:
         """``k`` candidate replies to a state in one round; unusable ones dropped."""
-        choices = await self.ctx.sample(
-            k, messages, temperature=self.temperature, **self.limit
-        )
+        choices = await self.ctx.sample(k, messages, temperature=self.temperature, **self.limit)
         return usable(choices)
 
     async def action(self, messages: list[Message]) -> Choice | None:
         """One candidate reply (for rollouts), ``None`` when it is unusable."""
-        completion = await self.ctx.complete(
-            messages, temperature=self.temperature, **self.limit
-        )
+        completion = await self.ctx.complete(messages, temperature=self.temperature, **self.limit)
         found = usable(completion.choices[:1])
         return found[0] if found else None
 

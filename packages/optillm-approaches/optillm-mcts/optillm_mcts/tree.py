@@ -76,9 +76,7 @@ def ucb(node: Node, exploration: float) -> float:
     return node.mean + exploration * math.sqrt(math.log(parent_visits + 1) / node.visits)
 
 
-def pick_best(
-    nodes: Sequence[Node], score: Callable[[Node], float], rng: random.Random
-) -> Node:
+def pick_best(nodes: Sequence[Node], score: Callable[[Node], float], rng: random.Random) -> Node:
     """The node with the highest ``score``; ties are broken with ``rng``."""
     scores = [score(node) for node in nodes]
     top = max(scores)

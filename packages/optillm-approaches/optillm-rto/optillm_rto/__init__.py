@@ -1,0 +1,1 @@
+"""optillm approach ``rto``: round-trip optimization for code answers."""
