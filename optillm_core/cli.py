@@ -99,6 +99,13 @@ def build_parser(registry: Registry, pm: PluginManager) -> argparse.ArgumentPars
     return parser
 
 
+def _command_names(parser: argparse.ArgumentParser) -> list[str]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return list(action.choices)
+    return []
+
+
 def setup_logging(level: str) -> None:
     """Root logging for the server process; every line carries a request id (``-`` if none)."""
 
@@ -169,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pm = plugin_manager_for(boot)
         registry = build_registry(pm, strict=boot.strict_plugins)
         parser = build_parser(registry, pm)
-        commands: Sequence[str] = list(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+        commands = _command_names(parser)
         if not argv or argv[0] not in commands:
             argv = ["serve", *argv]
         args = vars(parser.parse_args(argv))

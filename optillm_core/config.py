@@ -25,7 +25,7 @@ def param(
     :param flags: extra command-line flags (``--best-of-n``).
     :param env: extra environment variables (``OPTILLM_BEST_OF_N``).
     """
-    extra = {"aliases": list(aliases), "flags": list(flags), "env": list(env)}
+    extra: dict[str, Any] = {"aliases": list(aliases), "flags": list(flags), "env": list(env)}
     return Field(default, description=description, json_schema_extra=extra, **constraints)
 
 

@@ -418,24 +418,31 @@ async def test_ctypes_is_refused_and_could_not_write_to_the_host_anyway(sandbox:
 
 DAEMON = """
     import os, sys
+    r, w = os.pipe()
     if os.fork() == 0:
         os.setsid()
         if os.fork() == 0:
-            os.execv(sys.executable, [sys.executable, "-c",
-                "import sys, time; time.sleep(1.0); open(sys.argv[1], 'w').write('x')",
-                {marker!r}, {token!r}])
+            os.set_inheritable(w, True)
+            os.execv(sys.executable, [sys.executable, "-c", {live!r}, str(w), {marker!r}, {token!r}])
         os._exit(0)
+    os.close(w)
     os.wait()
-    print("parent done")
+    print("daemon says", os.read(r, 16).decode())
 """
+# The escaped grandchild: reports that it is alive, then writes a marker a second later.
+LIVE = (
+    "import os, sys, time; w = int(sys.argv[1]); os.write(w, b'alive'); os.close(w); "
+    "time.sleep(1.0); open(sys.argv[2], 'w').write('escaped')"
+)
 
 
 async def assert_daemon_dies(sandbox: Sandbox, shared_dir: str) -> None:
     token = "daemon-" + secrets.token_hex(8)
     marker = os.path.join(shared_dir, token)
-    result = await sandbox.run(dedent(DAEMON.format(marker=marker, token=token)))
-    assert result.stdout == "parent done\n", result.stderr
-    await anyio.sleep(1.5)  # the daemon would have written the marker by now
+    code = DAEMON.format(live=LIVE, marker=marker, token=token)
+    result = await sandbox.run(dedent(code))
+    assert result.stdout == "daemon says alive\n", result.stderr  # it did start
+    await anyio.sleep(1.5)  # long enough for a surviving daemon to write its marker
     assert not os.path.exists(marker)
     assert pids_with(token) == set()
 
@@ -455,14 +462,17 @@ async def test_cancellation_kills_the_whole_tree(sandbox: Sandbox) -> None:
         if os.fork() == 0:
             os.setsid()
             os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(30)", {token!r}])
-        print("started", flush=True)
         time.sleep(30)
     """
-    with anyio.move_on_after(1.0) as scope:
-        await sandbox.run(dedent(code))
-    assert scope.cancelled_caught
-    assert await eventually_none(pids_with(token) or {-1}) == set()
-    assert pids_with(token) == set()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(sandbox.run, dedent(code))
+        with anyio.fail_after(5):
+            while not pids_with(token):  # wait until the escaped child is really running
+                await anyio.sleep(0.05)
+        tg.cancel_scope.cancel()
+    with anyio.fail_after(2):
+        while pids_with(token):
+            await anyio.sleep(0.05)
 
 
 @pytest.mark.anyio
@@ -473,6 +483,10 @@ async def test_no_descriptors_leak_into_the_proxy(sandbox: Sandbox) -> None:
     await sandbox.run("while True:\n    pass", timeout=0.5)
     with anyio.move_on_after(0.3):
         await sandbox.run("import time\ntime.sleep(5)")
+    for _ in range(20):  # asyncio closes a finished transport's pipes a loop turn later
+        if set(os.listdir("/proc/self/fd")) == before:
+            break
+        await anyio.sleep(0.05)
     assert set(os.listdir("/proc/self/fd")) == before
 
 

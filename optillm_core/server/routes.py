@@ -169,7 +169,7 @@ def _upstream_key(request: Request, settings: Any) -> str | None:
     return request.headers.get("x-upstream-api-key") or None
 
 
-async def chat_completions(request: Request) -> Response:
+async def chat_completions(request: Request) -> Response | StreamingCompletion:
     """``POST /v1/chat/completions``."""
     server: ServerState = request.app.state.server
     engine = server.engine

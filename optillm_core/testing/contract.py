@@ -134,7 +134,9 @@ class ApproachContract:
         """If this fails: a wrongly typed or unknown approach parameter must be a 400, not a
         500 (config models should set ``extra="forbid"`` so typos are caught)."""
         fields = self.stage().Config.model_fields
-        bad = {next(iter(fields)): {"bad": []}} if fields else {"no_such_parameter": 1}
+        bad: dict[str, Any] = (
+            {next(iter(fields)): {"bad": []}} if fields else {"no_such_parameter": 1}
+        )
         with pytest.raises(openai.BadRequestError) as raised:
             await self.ask(self.fake(), extra_body={"optillm": {self.slug: bad}})
         assert raised.value.status_code == 400

@@ -181,7 +181,10 @@ def azure_upstream(settings: Settings) -> OpenAICompatibleUpstream:
         options["api_key"] = settings.azure_openai_api_key
     else:
         try:
-            from azure.identity import DefaultAzureCredential, get_bearer_token_provider
+            from azure.identity import (  # type: ignore[import-not-found, unused-ignore]
+                DefaultAzureCredential,
+                get_bearer_token_provider,
+            )
         except ImportError as exc:
             raise UpstreamError(
                 "The azure upstream has no AZURE_OPENAI_API_KEY; managed identity needs the "

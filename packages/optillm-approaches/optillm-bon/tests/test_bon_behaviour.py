@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Iterator
 from typing import Any
 
 import openai
@@ -214,6 +216,17 @@ async def test_count_out_of_range_is_a_400() -> None:
         await ask(FakeUpstream("x"), extra_body={"best_of_n": 0})
 
 
+@pytest.fixture
+def keep_logging() -> Iterator[None]:
+    """``optillm config`` configures root logging (on the captured stderr); undo that."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.mark.usefixtures("keep_logging")
 @pytest.mark.parametrize("flag", ["--best-of-n", "--best_of_n", "--bon-count"])
 def test_reference_flags_set_the_count(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["config", "--load-plugins", "bon", flag, "5"]) == 0
@@ -221,6 +234,7 @@ def test_reference_flags_set_the_count(flag: str, capsys: pytest.CaptureFixture[
     assert printed["plugin_options"]["bon"]["count"] == "5"
 
 
+@pytest.mark.usefixtures("keep_logging")
 @pytest.mark.parametrize("variable", ["OPTILLM_BEST_OF_N", "OPTILLM_BON_COUNT"])
 def test_reference_environment_variable_sets_the_count(
     variable: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from optillm_core.testing import ApproachContract
 from optillm_mcts import plugin
+
+from optillm_core.testing import ApproachContract
 
 
 class TestMctsContract(ApproachContract):

@@ -61,7 +61,6 @@ def generation_limit(ctx: RequestContext, default: int) -> dict[str, Any]:
     return {ctx.upstream.capabilities.max_tokens_param: default}
 
 
-
 def usable_text(completion: Completion, step: str) -> str:
     """The stripped text of a reply that the next step builds on.
 

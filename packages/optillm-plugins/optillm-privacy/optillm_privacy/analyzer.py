@@ -112,6 +112,8 @@ def mask_texts(
         if not spans:
             out.append(text)
             continue
+        for s in spans:  # number placeholders in reading order
+            mapping.placeholder(s.entity, text[s.start : s.end])
         results = [RecognizerResult(s.entity, s.start, s.end, s.score) for s in spans]
         operators = {
             s.entity: OperatorConfig(

@@ -1,0 +1,13 @@
+"""``moa`` passes the approach contract."""
+
+from __future__ import annotations
+
+from optillm_moa import plugin
+
+from optillm_core.testing import ApproachContract
+
+
+class TestMoa(ApproachContract):
+    plugin = plugin
+    slug = "moa"
+    reply = "The answer is 42."
