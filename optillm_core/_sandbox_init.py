@@ -135,7 +135,7 @@ def _spawn(cfg: dict[str, Any], libc: ctypes.CDLL) -> subprocess.Popen[bytes]:
         cwd=cfg["workdir"],
         env=cfg["env"],
         close_fds=True,
-        preexec_fn=no_new_privs,
+        preexec_fn=no_new_privs,  # safe: this init process is single-threaded
         **drop,
     )
 

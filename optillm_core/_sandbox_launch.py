@@ -29,9 +29,10 @@ if TYPE_CHECKING:
 _PATH = "/usr/local/bin:/usr/bin:/bin"
 _DEADLINE_GRACE = 5.0
 _INTERPRETER_FLAGS = ("-I", "-S", "-B", "-X", "utf8")
+_MAX_ID = 2**32 - 1
 
 
-class Mode(enum.StrEnum):
+class IsolationMode(enum.StrEnum):
     """How a run is isolated, strongest first."""
 
     #: root: ``unshare`` net/pid/mount namespaces, then an unprivileged uid.
@@ -47,7 +48,7 @@ class Mode(enum.StrEnum):
 class Isolation:
     """The isolation layers a sandbox run actually gets on this host (found by the probe)."""
 
-    mode: Mode
+    mode: IsolationMode
     #: No network at all (a new network namespace with only a down loopback).
     network: bool
     #: Own PID namespace: every process of a run dies when the run ends.
@@ -104,17 +105,20 @@ class Launcher:
     def __init__(self, options: SandboxOptions) -> None:
         self.options = options
         self._sources: tuple[str, str] | None = None
+        self._site_paths: tuple[str, ...] = ()
 
-    def candidate_modes(self, notes: list[str]) -> list[Mode]:
+    def candidate_modes(self, notes: list[str]) -> list[IsolationMode]:
         """Modes worth probing, strongest first."""
-        modes: list[Mode] = []
+        modes: list[IsolationMode] = []
         if not self.options.namespaces:
             notes.append("namespaces disabled by configuration")
         elif self._unshare() is None:
             notes.append("unshare not found")
         else:
-            modes.append(Mode.NAMESPACES if os.geteuid() == 0 else Mode.USER_NAMESPACES)
-        return [*modes, Mode.PROCESS]
+            modes.append(
+                IsolationMode.NAMESPACES if os.geteuid() == 0 else IsolationMode.USER_NAMESPACES
+            )
+        return [*modes, IsolationMode.PROCESS]
 
     def candidate_pythons(self) -> list[str]:
         """Interpreters to try: the configured one, else the proxy's and the system's.
@@ -140,7 +144,7 @@ class Launcher:
         return unique
 
     def judge(
-        self, mode: Mode, python: str, outcome: Outcome, notes: list[str]
+        self, mode: IsolationMode, python: str, outcome: Outcome, notes: list[str]
     ) -> Isolation | None:
         """Read the probe program's report; None (with a note) when the mode is unusable."""
         try:
@@ -151,19 +155,19 @@ class Launcher:
             return None
         status = outcome.status or {}
         isolated = report["net"] == "ENETUNREACH" and report["interfaces"] == ["lo"]
-        if mode is not Mode.PROCESS and not isolated:
+        if mode is not IsolationMode.PROCESS and not isolated:
             notes.append(f"{mode}: network still reachable ({report['net']})")
             return None
-        if mode is Mode.PROCESS:
+        if mode is IsolationMode.PROCESS:
             notes.append("no network, PID or filesystem isolation (plain subprocess)")
         if report["python"].rsplit(".", 1)[0] != "{}.{}".format(*sys.version_info[:2]):
             notes.append(f"sandbox python is {report['python']}; site-packages may not import")
         # Inside a user namespace the program sees uid 0, but on the host it is the proxy's uid.
-        host_uid = os.geteuid() if mode is Mode.USER_NAMESPACES else int(report["uid"])
+        host_uid = os.geteuid() if mode is IsolationMode.USER_NAMESPACES else int(report["uid"])
         return Isolation(
             mode=mode,
             python=python,
-            network=mode is not Mode.PROCESS and isolated,
+            network=mode is not IsolationMode.PROCESS and isolated,
             pid_namespace=bool(status.get("pid1")),
             private_tmp=bool(status.get("private_tmp")),
             read_only_fs=bool(status.get("read_only_fs")),
@@ -175,7 +179,7 @@ class Launcher:
 
     async def execute(
         self,
-        mode: Mode,
+        mode: IsolationMode,
         python: str,
         code: str,
         limits: SandboxLimits,
@@ -185,12 +189,16 @@ class Launcher:
     ) -> Outcome:
         """Run ``code`` in ``mode``; the host working directory (if any) is removed after."""
         if self._sources is None:
-            self._sources = await anyio.to_thread.run_sync(self._read_sources)
+            self._sources = await anyio.to_thread.run_sync(self._load)
         program = code.encode("utf-8", "surrogatepass")
         payload = b"%d\n" % len(program) + program + stdin
+        identity = None if mode is IsolationMode.USER_NAMESPACES else self._identity()
+        private = self.options.private_filesystem and mode is not IsolationMode.PROCESS
         host_dir: str | None = None
         try:
-            host_dir, launch = self._build(mode, python, limits, wall_limit, allowed)
+            if not private:
+                host_dir = await anyio.to_thread.run_sync(self._host_dir, identity)
+            launch = self._build(mode, python, limits, wall_limit, allowed, identity, host_dir)
             outcome = await execute(launch, payload, wall_limit, limits.output_bytes)
         except OSError as exc:
             raise SandboxSetupFailed(f"cannot start the sandbox: {exc}") from exc
@@ -202,7 +210,9 @@ class Launcher:
             raise SandboxSetupFailed(str(outcome.status.get("error")))
         return outcome
 
-    def _read_sources(self) -> tuple[str, str]:
+    def _load(self) -> tuple[str, str]:
+        configured = self.options.site_paths
+        self._site_paths = _default_site_paths() if configured is None else configured
         return _source("_sandbox_init.py"), _source("_sandbox_child.py")
 
     def _unshare(self) -> str | None:
@@ -212,8 +222,15 @@ class Launcher:
         if os.geteuid() != 0:
             return None
         user = self.options.user
+        if isinstance(user, int):
+            if not 0 < user < _MAX_ID:
+                raise SandboxSetupFailed(f"not a usable uid for sandboxed code: {user}")
+            try:
+                return user, pwd.getpwuid(user).pw_gid
+            except KeyError:
+                return user, user  # an unlisted uid is fine: it owns nothing on the host
         try:
-            entry = pwd.getpwuid(user) if isinstance(user, int) else pwd.getpwnam(user)
+            entry = pwd.getpwnam(user)
         except KeyError:
             raise SandboxSetupFailed(f"no such user for sandboxed code: {user!r}") from None
         if entry.pw_uid == 0:
@@ -224,7 +241,6 @@ class Launcher:
         self, python: str, limits: SandboxLimits, allowed: tuple[str, ...]
     ) -> list[str]:
         assert self._sources is not None
-        site_paths = self.options.site_paths
         cfg = {
             "rlimits": [
                 ("RLIMIT_CPU", limits.cpu_seconds, limits.cpu_seconds + 1),
@@ -237,7 +253,7 @@ class Launcher:
             "nice": self.options.nice,
             "allowed": list(allowed),
             "denied": list(self.options.denied_modules),
-            "site_paths": list(_default_site_paths() if site_paths is None else site_paths),
+            "site_paths": list(self._site_paths),
         }
         return [python, *_INTERPRETER_FLAGS, "-u", "-c", self._sources[1], json.dumps(cfg)]
 
@@ -249,28 +265,27 @@ class Launcher:
 
     def _build(
         self,
-        mode: Mode,
+        mode: IsolationMode,
         python: str,
         limits: SandboxLimits,
         wall_limit: float,
         allowed: tuple[str, ...],
-    ) -> tuple[str | None, Launch]:
-        identity = None if mode is Mode.USER_NAMESPACES else self._identity()
+        identity: tuple[int, int] | None,
+        host_dir: str | None,
+    ) -> Launch:
         child = self._child_argv(python, limits, allowed)
         token = secrets.token_hex(8)
-        private = self.options.private_filesystem and mode is not Mode.PROCESS
-        host_dir = None if private else self._host_dir(identity)
         workdir = host_dir or f"/tmp/optillm-sandbox-{token}"
         env = {"PATH": _PATH, "LANG": "C.UTF-8", "HOME": workdir, "TMPDIR": "/tmp"}
-        if mode is Mode.PROCESS:
-            return host_dir, self._process_launch(child, env, workdir, identity, token)
+        if mode is IsolationMode.PROCESS:
+            return self._process_launch(child, env, workdir, identity, token)
         read_fd, write_fd = os.pipe()
         init_cfg = {
             "status_fd": write_fd,
             "deadline": wall_limit + _DEADLINE_GRACE,
             "uid": identity and identity[0],
             "gid": identity and identity[1],
-            "private_fs": private,
+            "private_fs": host_dir is None,
             "tmp_bytes": limits.tmp_bytes,
             "workdir": workdir,
             "argv": child,
@@ -279,7 +294,7 @@ class Launcher:
         unshare = self._unshare()
         assert unshare is not None
         assert self._sources is not None
-        userns = ["--user", "--map-root-user"] if mode is Mode.USER_NAMESPACES else []
+        userns = ["--user", "--map-root-user"] if mode is IsolationMode.USER_NAMESPACES else []
         argv = (
             unshare,
             *userns,
@@ -287,14 +302,13 @@ class Launcher:
             *("--mount", "--propagation", "private", "--"),
             *(python, *_INTERPRETER_FLAGS, "-c", self._sources[0], json.dumps(init_cfg)),
         )
-        launch = Launch(
+        return Launch(
             argv=argv,
             env={"PATH": _PATH, "LANG": "C.UTF-8"},
             cwd="/",
             status_fd=read_fd,
             status_fd_child=write_fd,
         )
-        return host_dir, launch
 
     def _process_launch(
         self,

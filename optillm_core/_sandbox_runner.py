@@ -109,9 +109,15 @@ def sweep(token: str) -> None:
 
 
 def kill_tree(process: Process, launch: Launch) -> None:
-    """SIGKILL the process group (and, in process mode, escaped descendants)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
+    """SIGKILL the process group (and, in process mode, escaped descendants).
+
+    The group is signalled only while its leader is unreaped, so its id cannot have been
+    reused. In the namespace modes the group holds ``unshare`` and the namespace's init,
+    whose death makes the kernel kill everything else in the PID namespace.
+    """
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
     if launch.sweep_token is not None:
         sweep(launch.sweep_token)
 

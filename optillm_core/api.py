@@ -37,7 +37,7 @@ async def complete(
     try:
         outcome = await engine.run(chat)
         result = await outcome.result.collect()
-        return completion_body(result, chat.model or engine.settings.model, outcome.state.usage)
+        return completion_body(result, outcome.model, outcome.state.usage)
     finally:
         if owned:
             await engine.upstream.aclose()

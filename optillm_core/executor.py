@@ -22,7 +22,7 @@ from .accounting import Budget, UsageMeter
 from .concurrency import gather
 from .config import resolve_config
 from .context import RequestContext, RequestState
-from .errors import ApproachError, InvalidRequestError
+from .errors import ApproachError, InvalidRequestError, OptillmError
 from .models import ChatRequest, replace_last_user
 from .registry import Registry
 from .results import ApproachResult, merge_results
@@ -91,6 +91,15 @@ class Engine:
         body = {k: v for k, v in request.body().items() if k not in consumed}
         body.update(model=resolution.model, messages=resolution.messages)
         return PreparedRequest(resolution.plan, ChatRequest.model_construct(**body), configs)
+
+    def is_passthrough(self, request: ChatRequest) -> bool:
+        """Whether the request resolves to the plain ``none`` plan (no middleware either)."""
+        if self.registry.middleware:
+            return False
+        try:
+            return self.prepare(request).plan.is_passthrough
+        except OptillmError:
+            return False
 
     def new_state(
         self, request_id: str | None = None, upstream_api_key: str | None = None

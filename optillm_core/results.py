@@ -158,7 +158,7 @@ async def _choice_chunks(choices: Sequence[Choice], offset: int) -> AsyncIterato
 def as_chunks(result: ApproachResult, offset: int = 0) -> AsyncIterator[Chunk]:
     """The result as a chunk stream whose choice indexes start at ``offset``."""
     if result.stream is not None:
-        return _reindexed(result.stream, offset)
+        return _reindexed(result.stream, offset) if offset else result.stream
     return _choice_chunks(result.choices, offset)
 
 

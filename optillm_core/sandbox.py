@@ -14,6 +14,7 @@ unless the operator set ``allow_no_network_isolation``. See ``docs/security.md``
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections.abc import Sequence
@@ -21,12 +22,13 @@ from dataclasses import dataclass, fields
 
 import anyio
 
-from ._sandbox_launch import Isolation, Launcher, Mode, SandboxSetupFailed
+from ._sandbox_launch import Isolation, IsolationMode, Launcher, SandboxSetupFailed
 from ._sandbox_runner import Outcome
 from .errors import OptillmError
 
 __all__ = [
     "Isolation",
+    "IsolationMode",
     "Sandbox",
     "SandboxError",
     "SandboxLimits",
@@ -35,6 +37,8 @@ __all__ = [
     "SandboxUnavailable",
     "sandbox_available",
 ]
+
+logger = logging.getLogger(__name__)
 
 _MiB = 1 << 20
 _MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -102,7 +106,8 @@ class SandboxOptions:
     no network namespace can be created refuses to run code. ``namespaces=False`` skips
     ``unshare`` (then the waiver is needed). ``private_filesystem`` mounts the private
     ``/tmp`` and remounts the host filesystem read-only inside the sandbox. ``user`` is the
-    account code runs as when the proxy is root. ``python`` defaults to the proxy's
+    account code runs as when the proxy is root (a name, or a uid that need not be listed in
+    ``/etc/passwd``: a uid of its own gives the sandbox a process count of its own). ``python`` defaults to the proxy's
     interpreter, ``site_paths`` to its site-packages (offered to code only when a
     third-party module is allowed). ``denied_modules`` are stdlib modules the program may not
     import unless a run names them. ``max_concurrent`` bounds simultaneous runs.
@@ -209,10 +214,10 @@ class Sandbox:
                 raise ValueError(f"not a module name: {name!r}")
         isolation = await self.probe()
         if not isolation.network and not self.options.allow_no_network_isolation:
+            # The message reaches the client: no host details (they are in the probe's log).
             raise SandboxUnavailable(
-                "code execution is disabled: the sandbox cannot isolate the network here "
-                f"({'; '.join(isolation.notes) or 'no network namespace'}); the operator may "
-                "accept this with allow_no_network_isolation"
+                "code execution is unavailable: this server cannot cut sandboxed code off the "
+                "network (its operator may accept that with allow_no_network_isolation)"
             )
         data = stdin.encode() if isinstance(stdin, str) else (stdin or b"")
         if self._limiter is None:
@@ -230,26 +235,36 @@ class Sandbox:
                     data,
                 )
             except SandboxSetupFailed as exc:
-                raise SandboxError(str(exc)) from exc
+                logger.error("sandbox setup failed: %s", exc)
+                raise SandboxError("the code sandbox failed to start") from exc
             duration = anyio.current_time() - started
         return _result(outcome, isolation, duration)
 
     async def _detect(self) -> Isolation:
         notes: list[str] = []
         launcher = self._launcher
+        limits = SandboxLimits()  # the probe must not fail for an operator's tight limits
         for mode in launcher.candidate_modes(notes):
             for python in launcher.candidate_pythons():
                 try:
                     outcome = await launcher.execute(
-                        mode, python, _PROBE_CODE, self.limits, _PROBE_TIMEOUT, (), b""
+                        mode, python, _PROBE_CODE, limits, _PROBE_TIMEOUT, (), b""
                     )
                 except SandboxSetupFailed as exc:
                     notes.append(f"{mode} with {python}: {exc}")
                     continue
                 isolation = launcher.judge(mode, python, outcome, notes)
                 if isolation is not None:
+                    logger.info(
+                        "code sandbox: mode %s, layers %s, python %s%s",
+                        isolation.mode,
+                        ", ".join(isolation.layers),
+                        isolation.python,
+                        "".join(f"; {note}" for note in isolation.notes),
+                    )
                     return isolation
-        raise SandboxError("the sandbox cannot run code on this host: " + "; ".join(notes))
+        logger.error("code sandbox unusable: %s", "; ".join(notes))
+        raise SandboxError("the code sandbox cannot run code on this host")
 
 
 async def sandbox_available(options: SandboxOptions | None = None) -> bool:
@@ -262,7 +277,7 @@ def _result(outcome: Outcome, isolation: Isolation, duration: float) -> SandboxR
     timed_out = outcome.timed_out
     if status is None:
         code = outcome.returncode
-        if isolation.mode != Mode.PROCESS and not timed_out:
+        if isolation.mode != IsolationMode.PROCESS and not timed_out:
             code = _init_exit_code(code)
     else:
         code = int(status["returncode"])

@@ -7,6 +7,7 @@ were imported. If one of these fails, sandboxed code can reach something it must
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import tempfile
@@ -18,6 +19,7 @@ import pytest
 
 from optillm_core.sandbox import (
     Sandbox,
+    SandboxError,
     SandboxLimits,
     SandboxOptions,
     SandboxResult,
@@ -60,6 +62,19 @@ def pids_of_uid(uid: int) -> set[int]:
                 continue
             if int(fields["Uid"].split()[0]) == uid:
                 found.add(int(entry))
+    return found
+
+
+def pids_in_namespace(link: str) -> set[int]:
+    """Processes on the host whose PID namespace is ``link`` (e.g. ``pid:[4026532291]``)."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.readlink(f"/proc/{entry}/ns/pid") == link:
+                    found.add(int(entry))
+            except OSError:
+                continue
     return found
 
 
@@ -316,11 +331,17 @@ async def test_private_tmp_writes_never_reach_the_host(sandbox: Sandbox) -> None
 @pytest.mark.anyio
 async def test_fork_bomb_is_contained(sandbox: Sandbox) -> None:
     limits = SandboxLimits(timeout=2.0, max_processes=16)
-    bomb = Sandbox(limits, sandbox.options)
+    # As root, a uid of its own (unlisted in /etc/passwd) keeps this bomb's process count
+    # apart from other sandbox runs, and makes its leftovers easy to find.
+    options = sandbox.options
+    if os.geteuid() == 0:
+        options = dataclasses.replace(options, user=3_000_000_000 + secrets.randbelow(10**6))
+    bomb = Sandbox(limits, options)
     isolation = await bomb.probe()
-    before = pids_of_uid(isolation.uid)
+    assert isolation.uid == options.user or os.geteuid() != 0
     code = """
         import os, time
+        print(os.readlink("/proc/self/ns/pid"), flush=True)
         children = 0
         try:
             while True:
@@ -340,9 +361,13 @@ async def test_fork_bomb_is_contained(sandbox: Sandbox) -> None:
     result = await bomb.run(dedent(code))
     assert anyio.current_time() - started < limits.timeout + 2
     assert result.timed_out and result.killed
-    count = int(result.stdout.split("fork refused after")[1].split()[0])
+    namespace, refused = result.stdout.splitlines()[:2]
+    count = int(refused.removeprefix("fork refused after "))
     assert 0 < count < limits.max_processes
-    assert await eventually_none(pids_of_uid(isolation.uid) - before) == set()
+    assert namespace.startswith("pid:[")
+    assert await eventually_none(pids_in_namespace(namespace)) == set()
+    if os.geteuid() == 0:
+        assert pids_of_uid(isolation.uid) == set()
     assert (await sandbox.run("print('still fine')")).stdout == "still fine\n"
 
 
@@ -494,11 +519,28 @@ async def test_no_descriptors_leak_into_the_proxy(sandbox: Sandbox) -> None:
 
 
 @pytest.mark.anyio
-async def test_without_namespaces_execution_is_refused(python: str) -> None:
+async def test_without_namespaces_execution_is_refused(python: str, shared_dir: str) -> None:
     sandbox = Sandbox(FAST, SandboxOptions(python=python, namespaces=False))
     assert not await sandbox.available()
-    with pytest.raises(SandboxUnavailable, match="allow_no_network_isolation"):
-        await sandbox.run("print('must not run')")
+    assert not (await sandbox.probe()).network
+    marker = os.path.join(shared_dir, "ran")
+    with pytest.raises(SandboxUnavailable, match="allow_no_network_isolation") as caught:
+        await sandbox.run(f"open({marker!r}, 'w').write('ran')")
+    assert caught.value.to_dict()["error"]["code"] == "sandbox_unavailable"
+    assert not os.path.exists(marker)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "options", [SandboxOptions(user="no-such-user-here"), SandboxOptions(python="/nonexistent")]
+)
+async def test_setup_failure_raises_sandbox_error(options: SandboxOptions) -> None:
+    sandbox = Sandbox(FAST, options)
+    assert not await sandbox.available()
+    with pytest.raises(SandboxError) as caught:
+        await sandbox.run("print('x')")
+    assert caught.value.status == 500
+    assert "/nonexistent" not in caught.value.message  # host details stay in the log
 
 
 @pytest.mark.anyio

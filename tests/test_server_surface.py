@@ -35,7 +35,7 @@ async def test_approach_response_has_every_openai_field() -> None:
     assert body["id"].startswith("chatcmpl-")
     assert body["object"] == "chat.completion"
     assert isinstance(body["created"], int)
-    assert body["model"] == "example_echo-fake-model"
+    assert body["model"] == "fake-model"  # the upstream model: approach prefix removed
     choice = body["choices"][0]
     assert set(choice) == {"index", "message", "logprobs", "finish_reason"}
     assert body["usage"] == {"prompt_tokens": 1, "completion_tokens": 3, "total_tokens": 4}

@@ -183,20 +183,15 @@ async def chat_completions(request: Request) -> Response | StreamingCompletion:
         chat = parse_chat(await read_json(request, engine.settings.max_body_bytes))
         state = engine.new_state(request_id, _upstream_key(request, engine.settings))
         finish = RequestFinisher(request, chat, state)
-        response_model = chat.model or engine.settings.model
         if chat.stream:
             streaming = True
             return StreamingCompletion(
-                engine, chat, state, response_model, _stream_done(server, finish), error_response
+                engine, chat, state, _stream_done(server, finish), error_response
             )
         with anyio.fail_after(engine.settings.request_timeout):
             outcome = await until_disconnect(request, lambda: engine.run(chat, state=state))
             result = await until_disconnect(request, outcome.result.collect)
-        if state.usage.truncated and result.raw is None:
-            for choice in result.choices:
-                if choice.finish_reason == "stop":
-                    choice.finish_reason = "length"
-        body = completion_body(result, response_model, outcome.state.usage)
+        body = completion_body(result, outcome.model, outcome.state.usage)
         await finish(200, outcome, False, body)
         return JSONResponse(body, headers=_headers(outcome))
     except OptillmError as exc:

@@ -5,6 +5,9 @@ error (then a normal OpenAI error with its status), or a keep-alive that is due 
 (``: keep-alive`` comments every ``keepalive_interval`` seconds) start only once an upstream call
 of the request has succeeded. After the status line, an error is a terminal SSE ``error`` event.
 A client disconnect cancels the whole request, upstream calls included.
+
+A passthrough has no earlier stages to wait for, so it streams directly; other plans run in a
+producer task so that keep-alives can flow while their earlier stages work.
 """
 
 from __future__ import annotations
@@ -27,12 +30,58 @@ from .render import ChunkStamper, sse, sse_stream
 
 logger = logging.getLogger(__name__)
 KEEPALIVE = b": keep-alive\n\n"
+SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
 
 
 @dataclass
 class _Item:
     kind: str  # "headers" | "data" | "error"
     payload: Any = None
+
+
+class _Sender:
+    """Sends items to the client, starting the SSE response at the right moment."""
+
+    def __init__(self, scope: Scope, send: Send, render_error: Callable[[OptillmError], Any]):
+        self.scope = scope
+        self.send = send
+        self.render_error = render_error
+        self.started = False
+        self.headers = list(SSE_HEADERS)
+        self.status = 200
+
+    async def start(self) -> None:
+        if not self.started:
+            self.started = True
+            await self.send({"type": "http.response.start", "status": 200, "headers": self.headers})
+
+    async def body(self, data: bytes) -> None:
+        await self.start()
+        await self.send({"type": "http.response.body", "body": data, "more_body": True})
+
+    async def handle(self, item: _Item) -> bool:
+        """Send one item; False when the response is complete."""
+        if item.kind == "headers":
+            self.headers.append((b"x-optillm-approach", str(item.payload.plan).encode()))
+        elif item.kind == "data":
+            await self.body(item.payload)
+        else:
+            error: OptillmError = item.payload
+            if not self.started:
+                self.status = error.status
+                await self.render_error(error)(self.scope, _disconnected, self.send)
+                self.started = True
+                return False
+            await self.body(sse(error.to_dict()))
+        return True
+
+    async def finish(self) -> None:
+        await self.start()
+        await self.send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 class StreamingCompletion:
@@ -43,62 +92,55 @@ class StreamingCompletion:
         engine: Engine,
         chat: ChatRequest,
         state: RequestState,
-        response_model: str,
         on_done: Callable[[int, Outcome | None, bool, Any], Awaitable[None]],
         render_error: Callable[[OptillmError], Any],
+        passthrough: bool = False,
     ) -> None:
         self.engine = engine
         self.chat = chat
         self.state = state
-        self.response_model = response_model
         self.on_done = on_done
         self.render_error = render_error
+        self.passthrough = passthrough
         self.outcome: Outcome | None = None
         #: the chunks sent, kept only when conversations are logged
         self.streamed: list[Chunk] | None = [] if engine.settings.log_conversations else None
 
-    async def _produce(self, out: MemoryObjectSendStream[_Item]) -> None:
-        async with out:
-            try:
-                with anyio.fail_after(self.engine.settings.request_timeout):
-                    self.outcome = await self.engine.run(self.chat, state=self.state)
-                    stream_options = self.chat.extras.get("stream_options") or {}
-                    stamper = ChunkStamper(
-                        self.response_model, bool(stream_options.get("include_usage"))
-                    )
-                    await out.send(_Item("headers", self.outcome))
-                    chunks = _tee(as_chunks(self.outcome.result), self.streamed)
-                    events = sse_stream(chunks, stamper, self.state.usage)
-                    async for event in events:
-                        await out.send(_Item("data", event))
-            except OptillmError as exc:
-                await out.send(_Item("error", exc))
-            except TimeoutError:
-                await out.send(
-                    _Item(
-                        "error",
-                        OptillmError(
-                            "The request took longer than the server allows.",
-                            status=504,
-                            code="request_timeout",
-                        ),
-                    )
+    async def _events(self) -> AsyncIterator[_Item]:
+        try:
+            with anyio.fail_after(self.engine.settings.request_timeout):
+                self.outcome = await self.engine.run(self.chat, state=self.state)
+                include_usage = bool(
+                    (self.chat.extras.get("stream_options") or {}).get("include_usage")
                 )
-            except Exception:
-                logger.exception("stream of request %s failed", self.state.request_id)
-                await out.send(
-                    _Item(
-                        "error",
-                        OptillmError(
-                            f"Internal error while serving request {self.state.request_id}."
-                        ),
-                    )
-                )
+                stamper = ChunkStamper(self.outcome.model, include_usage)
+                yield _Item("headers", self.outcome)
+                chunks = as_chunks(self.outcome.result)
+                if self.streamed is not None:
+                    chunks = _tee(chunks, self.streamed)
+                async for event in sse_stream(chunks, stamper, self.state.usage):
+                    yield _Item("data", event)
+        except OptillmError as exc:
+            yield _Item("error", exc)
+        except TimeoutError:
+            yield _Item(
+                "error",
+                OptillmError(
+                    "The request took longer than the server allows.",
+                    status=504,
+                    code="request_timeout",
+                ),
+            )
+        except Exception:
+            logger.exception("stream of request %s failed", self.state.request_id)
+            yield _Item(
+                "error",
+                OptillmError(f"Internal error while serving request {self.state.request_id}."),
+            )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve the stream; see the module docstring for when the status line goes out."""
-        send_items, items = anyio.create_memory_object_stream[_Item](max_buffer_size=32)
-        status = 200
+        sender = _Sender(scope, send, self.render_error)
         disconnected = False
         async with anyio.create_task_group() as tg:
 
@@ -110,83 +152,66 @@ class StreamingCompletion:
                 tg.cancel_scope.cancel()
 
             tg.start_soon(watch)
-            tg.start_soon(self._produce, send_items)
-            status = await self._consume(items, scope, send)
+            if self.passthrough:
+                await self._direct(sender)
+            else:
+                await self._with_keepalives(sender, tg)
             tg.cancel_scope.cancel()
         response = None
         if self.streamed is not None:
             choices = await collect_stream(_replay(self.streamed))
             response = {"streamed": True, "choices": [c.message() for c in choices]}
-        await self.on_done(499 if disconnected else status, self.outcome, disconnected, response)
+        status = 499 if disconnected else sender.status
+        await self.on_done(status, self.outcome, disconnected, response)
+
+    async def _direct(self, sender: _Sender) -> None:
+        events = self._events()
+        try:
+            async for item in events:
+                if not await sender.handle(item):
+                    return
+        finally:
+            await events.aclose()
+        await sender.finish()
+
+    async def _with_keepalives(self, sender: _Sender, tg: Any) -> None:
+        send_items, items = anyio.create_memory_object_stream[_Item](max_buffer_size=32)
+        tg.start_soon(self._produce, send_items)
+        interval = self.engine.settings.keepalive_interval
+        await self._consume(items, sender, interval if interval > 0 else None)
+
+    async def _produce(self, out: MemoryObjectSendStream[_Item]) -> None:
+        async with out:
+            async for item in self._events():
+                await out.send(item)
 
     async def _consume(
-        self, items: MemoryObjectReceiveStream[_Item], scope: Scope, send: Send
-    ) -> int:
-        started = False
-        headers: list[tuple[bytes, bytes]] = [
-            (b"content-type", b"text/event-stream; charset=utf-8"),
-            (b"cache-control", b"no-cache"),
-            (b"x-accel-buffering", b"no"),
-        ]
-        interval = self.engine.settings.keepalive_interval
-
-        async def start() -> None:
-            nonlocal started
-            if not started:
-                started = True
-                await send({"type": "http.response.start", "status": 200, "headers": headers})
-
+        self, items: MemoryObjectReceiveStream[_Item], sender: _Sender, interval: float | None
+    ) -> None:
         async with items:
             while True:
                 item: _Item | None = None
-                with anyio.move_on_after(interval if interval > 0 else None):
+                with anyio.move_on_after(interval):
                     try:
                         item = await items.receive()
                     except anyio.EndOfStream:
                         break
                 if item is None:  # a keep-alive is due
                     if self.state.upstream_ok:
-                        await start()
-                        await send(
-                            {"type": "http.response.body", "body": KEEPALIVE, "more_body": True}
-                        )
+                        await sender.body(KEEPALIVE)
                     continue
-                if item.kind == "headers":
-                    outcome: Outcome = item.payload
-                    headers += [(b"x-optillm-approach", str(outcome.plan).encode())]
-                    self.outcome = outcome
-                elif item.kind == "data":
-                    await start()
-                    await send(
-                        {"type": "http.response.body", "body": item.payload, "more_body": True}
-                    )
-                elif item.kind == "error":
-                    error: OptillmError = item.payload
-                    if not started:
-                        response = self.render_error(error)
-                        await response(scope, _no_receive, send)
-                        return error.status
-                    await send(
-                        {
-                            "type": "http.response.body",
-                            "body": sse(error.to_dict()),
-                            "more_body": True,
-                        }
-                    )
-                    break
-        await start()
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-        return 200
+                if not await sender.handle(item):
+                    return
+        await sender.finish()
 
 
-async def _no_receive() -> dict[str, Any]:
+async def _disconnected() -> dict[str, Any]:
     return {"type": "http.disconnect"}
 
 
-async def _tee(chunks: AsyncIterator[Chunk], kept: list[Chunk] | None) -> AsyncIterator[Chunk]:
+async def _tee(chunks: AsyncIterator[Chunk], kept: list[Chunk]) -> AsyncIterator[Chunk]:
     async for chunk in chunks:
-        if kept is not None:
-            kept.append(chunk)
+        kept.append(chunk)
         yield chunk
 
 

@@ -15,7 +15,8 @@ class Capabilities:
     """What an upstream supports natively; the engine works around what it lacks.
 
     ``n``: several choices from one call (else ``sample(n)`` fans out ``n`` calls).
-    ``max_tokens_param``: the field name the upstream wants for the output limit.
+    ``max_tokens_param``: the field the upstream wants for the output limit (``max_tokens`` or
+    ``max_completion_tokens``); the other spelling is renamed. ``None``: sent as the client wrote it.
     """
 
     n: bool = True
@@ -23,7 +24,7 @@ class Capabilities:
     streaming: bool = True
     tools: bool = True
     stream_usage: bool = True
-    max_tokens_param: str = "max_tokens"
+    max_tokens_param: str | None = None
 
 
 @runtime_checkable

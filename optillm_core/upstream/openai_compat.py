@@ -15,6 +15,7 @@ import openai
 
 from ..errors import UpstreamError
 from .base import Capabilities
+from .direct import DirectTransport
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -80,9 +81,26 @@ class OpenAICompatibleUpstream:
         self.client = client
         self.name = name
         self.capabilities = capabilities or Capabilities()
+        # Azure clients compute auth per request (managed identity): they keep the SDK path.
+        self.direct = (
+            None
+            if isinstance(client, openai.AsyncAzureOpenAI)
+            else DirectTransport(client, client.max_retries)
+        )
+
+    def _prepare(self, body: dict[str, Any]) -> dict[str, Any]:
+        wanted = self.capabilities.max_tokens_param
+        other = "max_tokens" if wanted == "max_completion_tokens" else "max_completion_tokens"
+        if wanted and other in body and wanted not in body:
+            body = dict(body)
+            body[wanted] = body.pop(other)
+        return body
 
     async def create(self, body: dict[str, Any]) -> dict[str, Any]:
         """One completion; the upstream's JSON body, unchanged."""
+        body = self._prepare(body)
+        if self.direct is not None:
+            return await self.direct.create(body)
         try:
             data = await self.client.post("/chat/completions", body=body, cast_to=object)
         except (openai.APIError, ValueError) as exc:
@@ -97,10 +115,22 @@ class OpenAICompatibleUpstream:
 
     async def stream(self, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """Chunks as they arrive; an upstream stream that ends before any finish is an error."""
-        body = {**body, "stream": True}
+        body = {**self._prepare(body), "stream": True}
         if self.capabilities.stream_usage:
             body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
         finished = False
+        if self.direct is not None:
+            async for chunk in self.direct.stream(body):
+                if any(c.get("finish_reason") for c in chunk.get("choices") or []):
+                    finished = True
+                yield chunk
+            if not finished:
+                raise UpstreamError(
+                    "The upstream stream ended before the answer was finished.",
+                    status=502,
+                    code="upstream_stream_cut",
+                )
+            return
         try:
             stream = await self.client.post(
                 "/chat/completions",

@@ -51,14 +51,12 @@ def join_system(*parts: str) -> str:
 
 def generation_limit(ctx: RequestContext, default: int) -> dict[str, Any]:
     """The token limit of a generation: the client's ``max_completion_tokens`` and/or
-    ``max_tokens`` as sent, else ``default`` under the name the upstream wants (nothing when
-    ``default`` is 0)."""
+    ``max_tokens`` as sent, else ``max_tokens=default`` (nothing when ``default`` is 0); the
+    upstream layer renames the field for upstreams that want the other spelling."""
     sent = ctx.request_params(["max_completion_tokens", "max_tokens"])
     if sent:
         return sent
-    if default <= 0:
-        return {}
-    return {ctx.upstream.capabilities.max_tokens_param: default}
+    return {"max_tokens": default} if default > 0 else {}
 
 
 def usable_text(completion: Completion, step: str) -> str:

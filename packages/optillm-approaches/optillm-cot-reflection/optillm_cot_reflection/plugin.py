@@ -65,7 +65,7 @@ class CotReflectionConfig(BaseModel):
         "(OPTILLM_RETURN_FULL_RESPONSE), false by default.",
     )
     default_temperature: float = param(
-        0.6, "temperature of the call when the request sends none.", ge=0, le=2
+        0.6, "Sampling temperature of the call when the request sends none.", ge=0, le=2
     )
     default_max_tokens: int = param(
         4096, "Token limit of the call when the request sends none (0: send none).", ge=0

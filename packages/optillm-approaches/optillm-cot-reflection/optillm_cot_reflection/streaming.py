@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -32,14 +31,13 @@ async def output_only(chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
 
     The thinking before ``<output>`` is never sent; a reply that never opens the section is
     sent whole when it ends (the reference's fallback). A reply cut off by the token limit
-    before ``<output>`` raises ``ApproachError`` before anything was sent, so the client gets
-    an ordinary error response. Other delta fields (role, reasoning) are dropped; the server
+    before ``<output>`` raises ``ApproachError`` before any chunk was yielded. Other delta fields (role, reasoning) are dropped; the server
     adds the role. Usage-only chunks pass unchanged.
     """
     filters: dict[int, OutputFilter] = {}
     template: Chunk = {}
-    async with contextlib.aclosing(chunks) as upstream:
-        async for chunk in upstream:
+    try:
+        async for chunk in chunks:
             items = chunk.get("choices") or []
             if not items:
                 yield chunk
@@ -58,6 +56,10 @@ async def output_only(chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
                     yield _content_chunk(template, index, text)
                 if finish:
                     yield {**template, "choices": [{**item, "delta": {}}]}
+    finally:  # stop reading the upstream when the client or an error ends the stream
+        close = getattr(chunks, "aclose", None)
+        if close is not None:
+            await close()
     for index, flt in sorted(filters.items()):  # an upstream that never sent a finish_reason
         rest = flt.finish()
         if rest:

@@ -16,20 +16,36 @@ from optillm_core.testing import FakeUpstream, make_app, openai_client
 
 QUESTION = "What is 6 times 7?"
 MOA_FINAL = "Six sevens make forty-two, so the answer is 42."
+BON_DRAFTS = ("bon: 41", "bon: 42", "bon: 43")
+
+
+class Script:
+    """bon's drafts (n=3) cycle through BON_DRAFTS and only "bon: 42" rates well; moa runs with
+    two drafts here (n=2), so the two branches' draft calls can be told apart."""
+
+    def __init__(self) -> None:
+        self.drawn = 0
+
+    def __call__(self, body: dict[str, Any]) -> str:
+        messages = body["messages"]
+        text = message_text(messages[-1])
+        if text == RATING_REQUEST:
+            return "Rating: 9/10" if message_text(messages[-2]) == "bon: 42" else "2"
+        if body.get("n") == 3 and text == QUESTION:
+            self.drawn += 1
+            return BON_DRAFTS[(self.drawn - 1) % 3]
+        return _reply(body)
 
 
 def _reply(body: dict[str, Any]) -> str:
-    messages = body["messages"]
-    text = message_text(messages[-1])
-    if text == RATING_REQUEST:
-        return "Rating: 9/10" if "bon draft" in message_text(messages[-2]) else "2"
+    text = message_text(body["messages"][-1])
     if "Do not answer the request yourself" in text:
         return "The drafts agree."
     if "write the single best response" in text:
         return MOA_FINAL
     if text == MOA_FINAL:  # self_consistency sampling on moa's answer
         return "Checked: \\boxed{42}"
-    return "bon draft: 42"
+    return "moa draft: 42"
 
 
 async def ask(fake: FakeUpstream, model: str, **kw: Any) -> Any:
@@ -43,15 +59,15 @@ async def ask(fake: FakeUpstream, model: str, **kw: Any) -> Any:
 @pytest.mark.anyio
 @pytest.mark.parametrize("n", [1, 2])
 async def test_bon_or_moa_returns_one_choice_per_branch_branch_major(n: int) -> None:
-    fake = FakeUpstream(_reply)
-    raw = await ask(fake, "bon|moa-fake-model", n=n)
+    fake = FakeUpstream(Script())
+    moa_drafts = {"optillm": {"moa": {"candidates": 2}}}
+    raw = await ask(fake, "bon|moa-fake-model", n=n, extra_body=moa_drafts)
     response = raw.parse()
     assert raw.headers["x-optillm-approach"] == "bon|moa"
     contents = [choice.message.content for choice in response.choices]
-    assert contents == ["bon draft: 42"] * n + [MOA_FINAL] * n
+    assert contents == ["bon: 42"] * n + [MOA_FINAL] * n
     assert [choice.index for choice in response.choices] == list(range(2 * n))
-    # Drafts of both branches look alike, so bon's ratings see identical texts and skip; moa
-    # makes its three calls: every branch copy is one draft call plus moa's critique and final.
+    assert fake.call_count == n * (4 + 3)  # each copy: bon 1 + 3 ratings, moa 3 rounds
     assert response.usage.completion_tokens == fake.completion_tokens_served
     assert response.usage.prompt_tokens == fake.prompt_tokens_served
 

@@ -115,7 +115,7 @@ class ProverVerifierGame(Approach):
 
     def _round_calls(self, ctx: RequestContext) -> int:
         """Upstream calls one round makes at most (generations plus verifications)."""
-        count = ctx.config.num_solutions
+        count: int = ctx.config.num_solutions
         native = count > 1 and ctx.upstream.capabilities.n
         return (2 if native else 2 * count) + 2 * count
 

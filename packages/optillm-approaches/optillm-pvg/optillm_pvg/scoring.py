@@ -27,7 +27,7 @@ _LABELLED_RE = re.compile(
 # "I give it a score of 6", "the score is 9/10".
 _LOOSE_RE = re.compile(r"\bscore\b\s*(?:is|of|would\s+be)?\s*:?\s*" + _NUMBER + _SCALE, re.I)
 # A bare "7/10" or "7 out of 10" anywhere.
-_FRACTION_RE = re.compile(_NUMBER + r"\s*(?:/|out\s+of)\s*(10)(?![\d.])", re.I)
+_FRACTION_RE = re.compile(_NUMBER + r"\s*(?:/|out\s+of)\s*(10)(?!\d|\.\d)", re.I)
 
 
 def parse_score(reply: str) -> float | None:

@@ -62,7 +62,7 @@ class RtoConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     default_temperature: float = param(
-        0.1, "temperature of every call when the request sends none.", ge=0, le=2
+        0.1, "Sampling temperature of every call when the request sends none.", ge=0, le=2
     )
     default_max_tokens: int = param(
         4096,
@@ -105,7 +105,7 @@ class Rto(Approach):
             {"role": "assistant", "content": first},
             {"role": "user", "content": INSTRUCTION_REQUEST},
         ]
-        limit = {ctx.upstream.capabilities.max_tokens_param: config.instruction_max_tokens}
+        limit = {"max_tokens": config.instruction_max_tokens}
         instruction = self.instruction(ctx, await ctx.complete(asked, **sampling, **limit))
         fresh = with_system(ctx.system_prompt, [{"role": "user", "content": instruction}])
         second = usable_text(await ctx.complete(fresh, **params), "rto (regenerated answer)")

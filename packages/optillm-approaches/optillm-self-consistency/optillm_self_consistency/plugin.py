@@ -27,6 +27,7 @@ from optillm_core import (
     hookimpl,
     param,
 )
+from optillm_core.models import last_user_text
 
 from ._messages import conversation, generation_limit
 from .clustering import Cluster, answer_keys, cluster, winner
@@ -94,7 +95,8 @@ class SelfConsistency(Approach):
             ctx.log.warning("self_consistency: every sample was cut off; first one returned")
             return ApproachResult(choices=[non_empty[0]])
         texts = [choice.text for choice in voters]
-        keys = answer_keys(texts, config.answer_kind, question=ctx.query)
+        # The question lets the last-number fallback skip numbers merely restated from it.
+        keys = answer_keys(texts, config.answer_kind, question=last_user_text(ctx.messages))
         groups = await self._cluster(texts, keys, config.similarity_threshold)
         best = winner(groups)
         ctx.log.debug(

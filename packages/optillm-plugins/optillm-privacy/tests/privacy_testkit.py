@@ -89,6 +89,17 @@ def pii_messages() -> list[dict[str, Any]]:
     ]
 
 
+def pii_chat_messages() -> list[dict[str, Any]]:
+    """A plain chat (system prompt and user turns, no tools) carrying every PII value."""
+    values = [v for k, v in PII.items() if k not in ("email", "name", "name2")]
+    return [
+        {"role": "system", "content": f"You assist {PII['email']}."},
+        {"role": "user", "content": f"My name is {PII['name']}. Please help."},
+        {"role": "assistant", "content": f"Sure, I will ask Dr. {PII['name2']}."},
+        {"role": "user", "content": "Records: " + ", ".join(values) + ". Summarize them."},
+    ]
+
+
 def echo_placeholders(body: dict[str, Any]) -> str:
     """An upstream reply naming every placeholder it was sent, in order of first appearance."""
     seen: list[str] = []

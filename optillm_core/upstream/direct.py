@@ -1,0 +1,162 @@
+"""The fast path of the ``openai`` upstream: chat requests sent straight over the pooled httpx2
+client of its ``AsyncOpenAI`` object, with one retry layer of our own.
+
+The SDK's request machinery costs about a millisecond per call; a proxy pays that on every
+request, so plain OpenAI-compatible upstreams skip it. Bodies and responses stay raw JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import httpx2
+import openai
+
+from ..errors import UpstreamError
+
+RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+MAX_RETRY_AFTER = 60.0
+
+
+def status_error(status: int, content: bytes, headers: httpx2.Headers) -> UpstreamError:
+    """The proxy's error for an upstream error response: 4xx keep their status, 5xx → 502."""
+    message = content.decode("utf-8", "replace")[:500]
+    try:
+        data = json.loads(content)
+        inner = data.get("error", data) if isinstance(data, dict) else data
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            message = inner["message"]
+        elif isinstance(inner, str):
+            message = inner
+    except ValueError:
+        pass
+    extra = {"retry-after": headers["retry-after"]} if "retry-after" in headers else {}
+    if 400 <= status < 500:
+        return UpstreamError(
+            f"Upstream error: {message}", status=status, code=f"upstream_{status}", headers=extra
+        )
+    return UpstreamError(
+        f"Upstream server error {status}: {message}",
+        status=502,
+        code="upstream_unavailable",
+        headers=extra,
+    )
+
+
+def transport_error(exc: httpx2.HTTPError) -> UpstreamError:
+    """The proxy's error for a failed connection or a timeout."""
+    if isinstance(exc, httpx2.TimeoutException):
+        return UpstreamError(
+            "The upstream did not answer in time.", status=504, code="upstream_timeout"
+        )
+    return UpstreamError(
+        f"Could not reach the upstream: {type(exc).__name__}: {exc}",
+        status=502,
+        code="upstream_unreachable",
+    )
+
+
+def _delay(attempt: int, headers: httpx2.Headers | None) -> float:
+    if headers is not None and "retry-after" in headers:
+        try:
+            wanted = float(headers["retry-after"])
+            if 0 <= wanted <= MAX_RETRY_AFTER:
+                return wanted
+        except ValueError:
+            pass
+    return float(min(0.5 * 2**attempt, 8.0) * (0.75 + random.random() / 2))
+
+
+class DirectTransport:
+    """Posts chat completions over an ``AsyncOpenAI`` client's own connection pool."""
+
+    def __init__(self, client: openai.AsyncOpenAI, max_retries: int) -> None:
+        self.http: httpx2.AsyncClient = client._client
+        base = str(client.base_url).rstrip("/")
+        self.url = f"{base}/chat/completions"
+        headers = {k: v for k, v in client.default_headers.items() if isinstance(v, str)}
+        headers.update(
+            {
+                "authorization": f"Bearer {client.api_key}",
+                "content-type": "application/json",
+                "accept": "application/json",
+            }
+        )
+        self.headers = headers
+        self.max_retries = max_retries
+        self.timeout = client.timeout if isinstance(client.timeout, float | int) else None
+
+    def _request(self, body: dict[str, Any]) -> httpx2.Request:
+        content = json.dumps(body, separators=(",", ":")).encode()
+        return self.http.build_request("POST", self.url, content=content, headers=self.headers)
+
+    async def _send(self, body: dict[str, Any], stream: bool) -> httpx2.Response:
+        """Send with retries on connection errors and retryable statuses (before any byte)."""
+        attempt = 0
+        while True:
+            try:
+                response = await self.http.send(self._request(body), stream=stream)
+            except httpx2.HTTPError as exc:
+                if attempt >= self.max_retries or isinstance(exc, httpx2.TimeoutException):
+                    raise transport_error(exc) from exc
+                await anyio.sleep(_delay(attempt, None))
+                attempt += 1
+                continue
+            if response.status_code < 400:
+                return response
+            content = await response.aread()
+            await response.aclose()
+            if response.status_code in RETRY_STATUSES and attempt < self.max_retries:
+                await anyio.sleep(_delay(attempt, response.headers))
+                attempt += 1
+                continue
+            raise status_error(response.status_code, content, response.headers)
+
+    async def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        """One completion: the upstream's JSON body."""
+        response = await self._send(body, stream=False)
+        try:
+            data = json.loads(response.content)
+        except ValueError as exc:
+            raise UpstreamError(
+                "Invalid upstream response: not JSON.", status=502, code="upstream_bad_response"
+            ) from exc
+        if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
+            raise UpstreamError(
+                "Invalid upstream response: not a chat completion.",
+                status=502,
+                code="upstream_bad_response",
+            )
+        return data
+
+    async def stream(self, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        """The upstream's chunks as they arrive, until ``[DONE]``."""
+        response = await self._send(body, stream=True)
+        try:
+            async for line in response.aiter_lines():
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    return
+                try:
+                    chunk = json.loads(data)
+                except ValueError as exc:
+                    raise UpstreamError(
+                        "Invalid upstream stream chunk.", status=502, code="upstream_bad_response"
+                    ) from exc
+                if isinstance(chunk, dict) and "error" in chunk:
+                    raise UpstreamError(
+                        f"Upstream stream error: {chunk['error']}",
+                        status=502,
+                        code="upstream_stream_error",
+                    )
+                yield chunk
+        except httpx2.HTTPError as exc:
+            raise transport_error(exc) from exc
+        finally:
+            await response.aclose()

@@ -1,0 +1,1 @@
+"""optillm approach ``plansearch``: search over natural-language plans before writing code."""

@@ -1,0 +1,71 @@
+"""End to end: the real ``openai`` client → the proxy on a loopback port → FakeUpstream over HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import openai
+import pytest
+from optillm_pvg import plugin, prompts
+
+from optillm_core.testing import FakeUpstream, make_app, serve_app
+
+QUESTION = "What is 6 times 7?"
+
+
+def _reply(body: dict[str, Any]) -> str:
+    system = body["messages"][0]["content"]
+    user = body["messages"][-1]["content"]
+    if system == prompts.VERIFIER_INSTRUCTIONS:
+        return "Score: 9\nExplanation: correct." if "= 42" in user else "Score: 2"
+    if system == prompts.REWRITE_INSTRUCTIONS:
+        return "Multiply 6 by 7."
+    if system.endswith(prompts.ROLE_LINES["helpful"]):
+        return "6 * 7 = 42"
+    return "6 * 7 = 48"
+
+
+@pytest.fixture
+async def served() -> AsyncIterator[tuple[FakeUpstream, openai.AsyncOpenAI]]:
+    fake = FakeUpstream(_reply)
+    async with fake.serve() as upstream_url:
+        app = make_app(fake, [plugin], base_url=upstream_url)
+        async with serve_app(app) as proxy_url:
+            client = openai.AsyncOpenAI(base_url=proxy_url, api_key="k", max_retries=0)
+            async with client:
+                yield fake, client
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("model", "content", "extra_body"),
+    [
+        ("pvg-fake-model", QUESTION, {}),
+        ("fake-model", QUESTION, {"optillm_approach": "pvg"}),
+        ("fake-model", f"<optillm_approach>pvg</optillm_approach> {QUESTION}", {}),
+    ],
+    ids=["model-prefix", "extra-body", "message-tag"],
+)
+async def test_game_over_http(
+    served: tuple[FakeUpstream, openai.AsyncOpenAI],
+    model: str,
+    content: str,
+    extra_body: dict[str, Any],
+) -> None:
+    fake, client = served
+    response = await client.chat.completions.with_raw_response.create(
+        model=model, messages=[{"role": "user", "content": content}], extra_body=extra_body
+    )
+    completion = response.parse()
+    assert completion.choices[0].message.content == "6 * 7 = 42"
+    assert response.headers["x-optillm-approach"] == "pvg"
+    assert response.headers["x-optillm-upstream-calls"] == "17"
+    assert fake.call_count == 17
+    assert {body["model"] for body in fake.bodies} == {"fake-model"}
+    first_prover = fake.bodies[0]["messages"]
+    assert first_prover[-1]["content"].strip() == QUESTION
+    assert "optillm_approach" not in first_prover[-1]["content"]
+    assert completion.usage is not None
+    assert completion.usage.prompt_tokens == fake.prompt_tokens_served
+    assert completion.usage.completion_tokens == fake.completion_tokens_served

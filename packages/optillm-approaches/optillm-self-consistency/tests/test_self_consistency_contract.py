@@ -1,0 +1,13 @@
+"""``self_consistency`` passes the approach contract."""
+
+from __future__ import annotations
+
+from optillm_self_consistency import plugin
+
+from optillm_core.testing import ApproachContract
+
+
+class TestSelfConsistency(ApproachContract):
+    plugin = plugin
+    slug = "self_consistency"
+    reply = "6 times 7 is 42."
