@@ -8,6 +8,10 @@ fresh PID namespace and still privileged *inside* the namespaces. It
    remounted read-only for this mount namespace only, and one size-capped tmpfs is mounted on
    ``/tmp`` and bound onto ``/var/tmp``, ``/dev/shm`` and ``/run/lock``;
 2. creates the working directory inside that tmpfs, owned by the unprivileged user;
+   when the run may import third-party packages and drops to another uid, bind-mounts each
+   site-packages directory read-only at ``<base>/<i>`` (``base`` inside the private tmpfs, or
+   inside the host working directory), so the unprivileged user can import them even when
+   they lie under a directory only the proxy's user may enter (a venv under ``/root``);
 3. starts the bootstrap as that user (``setgroups([])``, ``setresgid``, ``setresuid``,
    ``PR_SET_NO_NEW_PRIVS``) and waits for it, at most until its own deadline;
 4. writes one JSON status line to the status pipe and exits.
@@ -107,16 +111,44 @@ def _private_tmp(libc: ctypes.CDLL, size: int) -> None:
             _mount(libc, source, target, None, _MS_BIND, "")
 
 
+def _open_sources(binds: list[list[str]]) -> list[tuple[int, str]]:
+    """Open each bind source (before the private /tmp may hide it); missing ones are skipped."""
+    opened = []
+    for source, target in binds:
+        try:
+            opened.append((os.open(source, os.O_PATH | os.O_DIRECTORY), target))
+        except OSError:
+            continue
+    return opened
+
+
+def _bind_read_only(libc: ctypes.CDLL, sources: list[tuple[int, str]]) -> None:
+    """Bind each opened source directory read-only at its target."""
+    for fd, target in sources:
+        os.makedirs(target, 0o755, exist_ok=True)
+        os.chmod(os.path.dirname(target), 0o755)  # makedirs honours the umask
+        _mount(libc, f"/proc/self/fd/{fd}", target, None, _MS_BIND, "")
+        os.close(fd)
+        flags = _MS_BIND | _MS_REMOUNT | _MS_RDONLY
+        st_flags = os.statvfs(target).f_flag
+        for st_bit, ms_bit in _KEPT_FLAGS:
+            if st_flags & st_bit:
+                flags |= ms_bit
+        _mount(libc, None, target, None, flags, "")
+
+
 def _prepare(cfg: dict[str, Any], libc: ctypes.CDLL) -> dict[str, Any]:
     layers: dict[str, Any] = {
         "pid1": os.getpid() == 1,
         "read_only_fs": False,
         "private_tmp": cfg["private_fs"],
     }
+    sources = _open_sources(cfg["binds"])
     if cfg["private_fs"]:
         layers["read_only_fs"] = _remount_read_only(libc)
         _private_tmp(libc, cfg["tmp_bytes"])
         os.mkdir(cfg["workdir"], 0o700)
+    _bind_read_only(libc, sources)
     if cfg["uid"] is not None:
         os.chown(cfg["workdir"], cfg["uid"], cfg["gid"])
     return layers

@@ -30,6 +30,8 @@ _PATH = "/usr/local/bin:/usr/bin:/bin"
 _DEADLINE_GRACE = 5.0
 _INTERPRETER_FLAGS = ("-I", "-S", "-B", "-X", "utf8")
 _MAX_ID = 2**32 - 1
+#: Where the namespace init binds site-packages directories (inside the private /tmp).
+_SITE_MOUNTS = "/tmp/.optillm-site"
 
 
 class IsolationMode(enum.StrEnum):
@@ -93,6 +95,11 @@ def _default_site_paths() -> tuple[str, ...]:
         if path not in seen and os.path.isdir(path):
             seen.append(path)
     return tuple(seen)
+
+
+def _third_party(allowed: tuple[str, ...]) -> bool:
+    """Whether a run may import a module from outside the standard library."""
+    return any(name.partition(".")[0] not in sys.stdlib_module_names for name in allowed)
 
 
 def _source(name: str) -> str:
@@ -238,7 +245,7 @@ class Launcher:
         return entry.pw_uid, entry.pw_gid
 
     def _child_argv(
-        self, python: str, limits: SandboxLimits, allowed: tuple[str, ...]
+        self, python: str, limits: SandboxLimits, allowed: tuple[str, ...], site_paths: list[str]
     ) -> list[str]:
         assert self._sources is not None
         cfg = {
@@ -253,7 +260,7 @@ class Launcher:
             "nice": self.options.nice,
             "allowed": list(allowed),
             "denied": list(self.options.denied_modules),
-            "site_paths": list(self._site_paths),
+            "site_paths": site_paths,
         }
         return [python, *_INTERPRETER_FLAGS, "-u", "-c", self._sources[1], json.dumps(cfg)]
 
@@ -273,10 +280,19 @@ class Launcher:
         identity: tuple[int, int] | None,
         host_dir: str | None,
     ) -> Launch:
-        child = self._child_argv(python, limits, allowed)
         token = secrets.token_hex(8)
         workdir = host_dir or f"/tmp/optillm-sandbox-{token}"
         env = {"PATH": _PATH, "LANG": "C.UTF-8", "HOME": workdir, "TMPDIR": "/tmp"}
+        site_paths = list(self._site_paths)
+        binds: list[tuple[str, str]] = []
+        if mode is not IsolationMode.PROCESS and _third_party(allowed):
+            # The sandbox uid may not be able to enter the proxy's site-packages (a venv under
+            # /root), and the private /tmp hides one under /tmp: the namespace's init, still
+            # privileged, binds each read-only at a place the program can reach.
+            base = _SITE_MOUNTS if host_dir is None else os.path.join(host_dir, ".optillm-site")
+            binds = [(path, f"{base}/{i}") for i, path in enumerate(site_paths)]
+            site_paths = [target for _, target in binds]
+        child = self._child_argv(python, limits, allowed, site_paths)
         if mode is IsolationMode.PROCESS:
             return self._process_launch(child, env, workdir, identity, token)
         read_fd, write_fd = os.pipe()
@@ -286,6 +302,7 @@ class Launcher:
             "uid": identity and identity[0],
             "gid": identity and identity[1],
             "private_fs": host_dir is None,
+            "binds": binds,
             "tmp_bytes": limits.tmp_bytes,
             "workdir": workdir,
             "argv": child,

@@ -138,19 +138,13 @@ def check_binding(settings: Settings) -> None:
 
 
 def serve(settings: Settings, pm: PluginManager) -> int:
-    """Run the server until interrupted."""
-    import uvicorn
+    """Run the server until interrupted (see ``server.runner`` for workers and draining)."""
+    from .server.runner import run
 
     check_binding(settings)
-    app = create_app(settings, plugin_manager=pm)
+    app = create_app(settings, plugin_manager=pm) if settings.workers <= 1 else None
     logger.info("optillm listening on http://%s:%s/v1", settings.host, settings.port)
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log.lower(),
-        access_log=False,
-    )
+    run(settings, app)
     return 0
 
 

@@ -70,12 +70,16 @@ class RequestContext:
         request: ChatRequest,
         model: str,
         config: BaseModel | None = None,
+        plan_source: str = "default",
     ) -> None:
         self.state = state
         self.stage = stage
         self.request = request
         self.model = model
         self.config: Any = config if config is not None else NoConfig()
+        #: Where the plan came from: ``body``, ``tag``, ``model``, ``server`` or ``default``
+        #: (code-executing approaches refuse ``tag`` unless the operator allows it).
+        self.plan_source = plan_source
 
     # -- what the stage reads ------------------------------------------------------------
     @property
@@ -131,7 +135,12 @@ class RequestContext:
     def child(self, stage: str, request: ChatRequest, config: BaseModel | None) -> RequestContext:
         """A context for another stage of the same request."""
         return RequestContext(
-            self.state, stage=stage, request=request, model=self.model, config=config
+            self.state,
+            stage=stage,
+            request=request,
+            model=self.model,
+            config=config,
+            plan_source=self.plan_source,
         )
 
     # -- upstream calls -------------------------------------------------------------------

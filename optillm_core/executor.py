@@ -208,7 +208,12 @@ class Engine:
         if config is None:  # the implicit final ``none``
             config = self.registry.stages[slug].Config()
         return RequestContext(
-            state, stage=slug, request=request, model=request.model, config=config
+            state,
+            stage=slug,
+            request=request,
+            model=request.model,
+            config=config,
+            plan_source=prepared.plan.source,
         )
 
 

@@ -87,7 +87,19 @@ class Settings:
     upstream_max_retries: int = _opt(2, "Retries of failed upstream calls (the only retry layer).")
     forward_client_key: bool = _opt(False, "Use a client's x-upstream-api-key for its requests.")
     allow_unauthenticated: bool = _opt(False, "Allow a non-loopback bind without an API key.")
-    workers: int = _opt(1, "Worker processes.")
+    allow_code_by_tag: bool = _opt(
+        False, "Code-executing approaches may be selected by an <optillm_approach> tag."
+    )
+    allow_user_code: bool = _opt(False, "executecode may run code supplied in the request.")
+    sandbox_allow_no_network_isolation: bool = _opt(
+        False, "Run sandboxed code even where it cannot be cut off the network."
+    )
+    workers: int = _opt(1, "Worker processes serving one port.")
+    drain_grace: float = _opt(3.0, "Seconds not-ready before a shutdown stops accepting.")
+    drain_timeout: float = _opt(30.0, "Seconds in-flight requests get to finish on shutdown.")
+    drop_unsupported_features: bool = _opt(
+        False, "Drop request features an approach cannot honour instead of a 400."
+    )
     config: str = _opt("", "TOML config file.")
     plugin_options: dict[str, dict[str, Any]] = _opt({}, "Per-slug plugin options.")
 

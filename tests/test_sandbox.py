@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import secrets
+import shutil
 import tempfile
 import textwrap
 from collections.abc import Iterator
@@ -178,6 +179,54 @@ async def test_third_party_modules_need_naming(sandbox: Sandbox) -> None:
     assert "import of 'pluggy' is not allowed" in refused.stderr
     allowed = await sandbox.run(code, allowed_modules=("pluggy",))
     assert allowed.stdout == "x\n", allowed.stderr
+
+
+@pytest.fixture
+def private_site_packages() -> Iterator[str]:
+    """A site-packages directory (with one package) under a directory only root may enter,
+    like a virtualenv under ``/root``."""
+    top = tempfile.mkdtemp(prefix="optillm-private-venv-")
+    os.chmod(top, 0o700)
+    site_dir = os.path.join(top, "lib", "site-packages")
+    package = os.path.join(site_dir, "optillm_sandbox_probe")
+    os.makedirs(package)
+    for path in (os.path.join(top, "lib"), site_dir, package):
+        os.chmod(path, 0o755)
+    init = os.path.join(package, "__init__.py")
+    with open(init, "w") as fh:
+        fh.write("import os\nVALUE = 'imported ' + os.path.basename(os.path.dirname(__file__))\n")
+    os.chmod(init, 0o644)
+    yield site_dir
+    shutil.rmtree(top)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("private_filesystem", [True, False])
+async def test_site_packages_under_a_private_directory_import(
+    python: str, private_site_packages: str, private_filesystem: bool
+) -> None:
+    options = SandboxOptions(
+        python=python, site_paths=(private_site_packages,), private_filesystem=private_filesystem
+    )
+    sandbox = Sandbox(FAST, options)
+    code = "import optillm_sandbox_probe\nprint(optillm_sandbox_probe.VALUE)"
+    result = await sandbox.run(code, allowed_modules=("optillm_sandbox_probe",))
+    assert result.stdout == "imported optillm_sandbox_probe\n", result.stderr
+    # The unprivileged user still cannot reach it by its own path, nor write to it.
+    code = f"""
+        import os
+        for path in ({private_site_packages!r}, "/tmp/.optillm-site/0/optillm_sandbox_probe"):
+            try:
+                open(os.path.join(path, "planted.py"), "w").write("x")
+                print("written")
+            except OSError as exc:
+                print(type(exc).__name__)
+    """
+    result = await sandbox.run(dedent(code), allowed_modules=("optillm_sandbox_probe",))
+    assert "written" not in result.stdout, result.stdout
+    assert len(result.stdout.splitlines()) == 2, result.stderr
+    package = os.path.join(private_site_packages, "optillm_sandbox_probe")
+    assert os.listdir(package) == ["__init__.py"]
 
 
 @pytest.mark.anyio

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import AsyncIterator, Iterable
 
 from starlette.applications import Starlette
@@ -14,9 +15,9 @@ from starlette.routing import Route
 from ..errors import error_body
 from ..executor import Engine
 from ..plugins import PluginManager, make_plugin_manager
-from ..registry import build_registry
+from ..registry import Registry, build_registry
 from ..settings import Settings
-from ..upstream.base import Upstream
+from ..upstream.base import Upstream, UpstreamSpec
 from ..upstream.select import choose_upstream
 from . import routes
 from .middleware import ServerMiddleware
@@ -51,8 +52,27 @@ def build_engine(
     pm = plugin_manager or plugin_manager_for(settings, plugins, autoload)
     registry = build_registry(pm, strict=settings.strict_plugins)
     if upstream is None:
-        upstream = choose_upstream(settings, registry.upstreams).factory(settings)
+        upstream = build_upstream(choose_upstream(settings, registry.upstreams), settings, registry)
     return Engine(registry, upstream, settings), pm
+
+
+_POSITIONAL = inspect.Parameter.POSITIONAL_ONLY
+_POSITIONAL_OR_KEYWORD = inspect.Parameter.POSITIONAL_OR_KEYWORD
+
+
+def build_upstream(spec: UpstreamSpec, settings: Settings, registry: Registry) -> Upstream:
+    """Call the spec's factory: ``factory(settings, registry)`` when it takes a second
+    parameter (an engine that needs the registry, e.g. the local engine's decoders), else
+    ``factory(settings)``."""
+    try:
+        params = inspect.signature(spec.factory).parameters.values()
+    except (TypeError, ValueError):
+        params = None
+    kinds = [p.kind for p in params or ()]
+    positional = [k for k in kinds if k in (_POSITIONAL, _POSITIONAL_OR_KEYWORD)]
+    if len(positional) >= 2 or inspect.Parameter.VAR_POSITIONAL in kinds:
+        return spec.factory(settings, registry)
+    return spec.factory(settings)
 
 
 def create_app(
@@ -99,6 +119,7 @@ def create_app(
                 ServerMiddleware,
                 api_key=settings.optillm_api_key,
                 max_concurrent=settings.max_concurrent_requests,
+                server=server,
             )
         ],
         lifespan=lifespan,

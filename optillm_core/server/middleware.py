@@ -44,8 +44,11 @@ async def send_error(send: Send, exc: OptillmError, request_id: bytes) -> None:
 class ServerMiddleware:
     """Stamps ``x-request-id``, checks ``Authorization`` and bounds concurrent requests."""
 
-    def __init__(self, app: ASGIApp, *, api_key: str = "", max_concurrent: int = 0) -> None:
+    def __init__(
+        self, app: ASGIApp, *, api_key: str = "", max_concurrent: int = 0, server: Any = None
+    ) -> None:
         self.app = app
+        self.server = server
         self.expected = _digest(api_key) if api_key else None
         self.max_concurrent = max_concurrent
         self.active = 0
@@ -87,6 +90,18 @@ class ServerMiddleware:
             )
             return
         limited = self.max_concurrent > 0 and scope.get("path") not in OPEN_PATHS
+        if self.server is not None and self.server.draining and scope.get("path") not in OPEN_PATHS:
+            await send_error(
+                send,
+                OptillmError(
+                    "The server is shutting down; retry on another replica.",
+                    status=503,
+                    code="draining",
+                    headers={"retry-after": "1"},
+                ),
+                request_id,
+            )
+            return
         if limited and self.active >= self.max_concurrent:
             await send_error(
                 send,

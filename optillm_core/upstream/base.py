@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from ..settings import Settings
+    from pydantic import BaseModel
 
 
 @dataclass(frozen=True)
@@ -57,8 +57,16 @@ class Upstream(Protocol):
 
 @dataclass(frozen=True)
 class UpstreamSpec:
-    """A registered upstream provider: its name and a factory building it from the settings."""
+    """A registered upstream provider: its name and a factory building it from the settings.
+
+    ``factory(settings)`` builds the upstream; a factory with a second positional parameter is
+    called as ``factory(settings, registry)`` (an engine that needs the frozen registry, e.g. the
+    local engine's decoders). ``config``: an optional pydantic model of the upstream's options;
+    its fields become ``--<name>-<field>`` flags, ``OPTILLM_<NAME>_<FIELD>`` variables and the
+    ``[<name>]`` TOML section, read from ``settings.options_for(name)``.
+    """
 
     name: str
-    factory: Callable[[Settings], Upstream]
+    factory: Callable[..., Upstream]
     summary: str = ""
+    config: type[BaseModel] | None = None

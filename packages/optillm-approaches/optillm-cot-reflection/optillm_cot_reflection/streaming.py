@@ -31,8 +31,9 @@ async def output_only(chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
 
     The thinking before ``<output>`` is never sent; a reply that never opens the section is
     sent whole when it ends (the reference's fallback). A reply cut off by the token limit
-    before ``<output>`` raises ``ApproachError`` before any chunk was yielded. Other delta fields (role, reasoning) are dropped; the server
-    adds the role. Usage-only chunks pass unchanged.
+    before ``<output>`` raises ``ApproachError`` before any chunk was yielded, so the server
+    can still answer with an ordinary error response. Other delta fields (role, reasoning)
+    are dropped; the server adds the role. Usage-only chunks pass unchanged.
     """
     filters: dict[int, OutputFilter] = {}
     template: Chunk = {}

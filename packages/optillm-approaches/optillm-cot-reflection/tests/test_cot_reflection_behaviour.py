@@ -6,7 +6,6 @@ from typing import Any
 
 import openai
 import pytest
-from optillm_cot_reflection import plugin
 
 from optillm_core import create_app, make_plugin_manager
 from optillm_core.cli import build_parser
@@ -14,6 +13,7 @@ from optillm_core.registry import build_registry
 from optillm_core.settings import build_settings
 from optillm_core.settings_plugins import plugin_env_names
 from optillm_core.testing import FakeUpstream, Reply, make_app, openai_client, upstream_for
+from optillm_cot_reflection import plugin
 
 THINKING = "<thinking>\nStep one.\n<reflection>\nLooks right.\n</reflection>\n</thinking>\n"
 TAGGED = THINKING + "<output>\nParis\n</output>"
@@ -195,21 +195,13 @@ async def test_streaming_full_response_passes_everything() -> None:
     assert "".join(pieces) == TAGGED
 
 
-async def _stream_until_error(fake: FakeUpstream, pieces: list[str]) -> None:
-    stream = await ask(fake, stream=True)
-    async for chunk in stream:
-        pieces += [c.delta.content for c in chunk.choices if c.delta.content]
-
-
 @pytest.mark.anyio
-async def test_streaming_cut_off_before_output_is_an_error_with_no_text() -> None:
-    """The approach raises before yielding any chunk. (DESIGN §8.1 wants an ordinary 502 then;
-    the core's ``sse_stream`` currently turns it into a terminal SSE error event.)"""
+async def test_streaming_cut_off_before_output_is_an_error_response() -> None:
+    """The error comes before any chunk, so the client gets an ordinary 502 response."""
     fake = FakeUpstream(Reply("<thinking>\nStep one, st", finish_reason="length"))
-    pieces: list[str] = []
-    with pytest.raises(openai.APIError, match="cut off"):
-        await _stream_until_error(fake, pieces)
-    assert pieces == []
+    with pytest.raises(openai.APIStatusError, match="cut off") as raised:
+        await _stream_text(fake)
+    assert raised.value.status_code == 502
 
 
 @pytest.mark.anyio

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from optillm_cot_reflection import plugin
-
 from optillm_core.testing import ApproachContract
+from optillm_cot_reflection import plugin
 
 TAGGED = (
     "<thinking>\n6 times 7 is 42.\n<reflection>\nChecked: 7+7+7+7+7+7 = 42.\n</reflection>\n"

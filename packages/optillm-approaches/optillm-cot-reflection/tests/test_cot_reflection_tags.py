@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from optillm_cot_reflection.tags import OutputFilter, extract_output
 
 REPLY = (

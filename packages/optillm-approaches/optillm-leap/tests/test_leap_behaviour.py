@@ -8,9 +8,9 @@ from typing import Any
 
 import openai
 import pytest
-from optillm_leap import plugin
 
 from optillm_core.testing import FakeUpstream, Reply, make_app, openai_client
+from optillm_leap import plugin
 
 QUERY = "Q: 2 + 3 = ?\nA: 5\nQ: 4 * 2 = ?\nA: 8\nQ: 9 - 7 = ?\nA: 2\nQ: 6 * 7 = ?\nA:"
 EXAMPLES = [("2 + 3 = ?", "5"), ("4 * 2 = ?", "8"), ("9 - 7 = ?", "2")]

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from optillm_leap import plugin
-
 from optillm_core.testing import ApproachContract
+from optillm_leap import plugin
 
 
 def _reply(body: dict[str, Any]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from optillm_leap.parsing import Example, parse_examples, parse_list, same_answer, tag_content
 
 PAIR = [Example("2 + 3 = ?", "5"), Example("4 * 2 = ?", "8")]

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from optillm_mcts import plugin
-
 from optillm_core.testing import ApproachContract
+from optillm_mcts import plugin
 
 
 class TestMctsContract(ApproachContract):

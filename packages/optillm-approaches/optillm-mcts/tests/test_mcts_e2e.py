@@ -7,10 +7,10 @@ from typing import Any
 
 import openai
 import pytest
-from optillm_mcts import plugin
-from optillm_mcts.dialogue import EVALUATOR_PROMPT, USER_SIMULATOR_PROMPT
 
 from optillm_core.testing import FakeUpstream, make_app, serve_app
+from optillm_mcts import plugin
+from optillm_mcts.dialogue import EVALUATOR_PROMPT, USER_SIMULATOR_PROMPT
 
 
 def model(body: dict[str, Any]) -> str:

@@ -10,10 +10,10 @@ from typing import Any
 
 import anyio
 import pytest
-from optillm_mcts import plugin
-from optillm_mcts.dialogue import EVALUATOR_PROMPT, FALLBACK_USER_TURN, USER_SIMULATOR_PROMPT
 
 from optillm_core.testing import FakeUpstream, Reply, make_app, openai_client
+from optillm_mcts import plugin
+from optillm_mcts.dialogue import EVALUATOR_PROMPT, FALLBACK_USER_TURN, USER_SIMULATOR_PROMPT
 
 QUESTION = [{"role": "user", "content": "Which city should I visit in spring?"}]
 
@@ -293,3 +293,12 @@ async def test_a_seed_makes_the_search_reproducible() -> None:
         runs.append((signature(fake), response.choices[0].message.content))
     assert runs[0] == runs[1]
     assert any(run[0] != runs[0][0] for run in runs[2:])
+
+
+@pytest.mark.anyio
+async def test_a_seed_that_is_not_an_integer_is_a_400() -> None:
+    import openai
+
+    with pytest.raises(openai.BadRequestError) as raised:
+        await ask(FakeUpstream(Script(["A."])), {"seed": [1]})
+    assert "seed" in str(raised.value)

@@ -7,10 +7,10 @@ import math
 import random
 
 import pytest
-from optillm_mcts.dialogue import parse_score, transcript
-from optillm_mcts.tree import Node, backpropagate, best_child, is_terminal, select, ucb
 
 from optillm_core import Choice
+from optillm_mcts.dialogue import parse_score, transcript
+from optillm_mcts.tree import Node, backpropagate, best_child, is_terminal, select, ucb
 
 
 def user(text: str) -> dict[str, str]:

@@ -7,9 +7,9 @@ from typing import Any
 
 import openai
 import pytest
-from optillm_plansearch import plugin
 
 from optillm_core.testing import FakeUpstream, Reply, make_app, openai_client
+from optillm_plansearch import plugin
 
 PROBLEM = "Given n integers, print the length of the longest increasing subsequence."
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import openai
 import pytest
-from optillm_re2 import plugin
 
 from optillm_core.testing import FakeUpstream, Reply, make_app, openai_client
+from optillm_re2 import plugin
 
 QUESTION = "How many r's are in 'strawberry'?"
 

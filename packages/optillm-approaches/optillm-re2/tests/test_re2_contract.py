@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from optillm_re2 import plugin
-
 from optillm_core.testing import ApproachContract
+from optillm_re2 import plugin
 
 
 class TestRe2Contract(ApproachContract):

@@ -27,6 +27,7 @@ from optillm_core import (
     Approach,
     ApproachError,
     ApproachResult,
+    BudgetExceededError,
     InvalidRequestError,
     RequestContext,
     hookimpl,
@@ -147,6 +148,10 @@ class Rstar(Approach):
             [c.answer for c in candidates],
             [c.consistent for c in candidates],
         )
+        if best is None and not root.children:
+            raise BudgetExceededError(
+                "rstar: the request's budget has no room left for a single reasoning step."
+            )
         if best is None:
             raise ApproachError(
                 "rstar: every reasoning step came back empty or cut off by the token limit.",

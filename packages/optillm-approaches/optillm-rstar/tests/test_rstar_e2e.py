@@ -7,10 +7,10 @@ from typing import Any
 
 import openai
 import pytest
-from optillm_rstar import plugin
-from optillm_rstar.actions import COMPLETE, INSTRUCTIONS
 
 from optillm_core.testing import FakeUpstream, make_app, serve_app
+from optillm_rstar import plugin
+from optillm_rstar.actions import COMPLETE, INSTRUCTIONS
 
 
 def model(body: dict[str, Any]) -> str:

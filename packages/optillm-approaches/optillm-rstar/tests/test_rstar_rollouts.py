@@ -7,11 +7,11 @@ import random
 
 import anyio
 import pytest
+
+from optillm_core import Budget
 from optillm_rstar.actions import ACTIONS, COMPLETE, REPHRASE, actions_at
 from optillm_rstar.search import Rollouts
 from optillm_rstar.tree import Node
-
-from optillm_core import Budget
 
 
 def all_nodes(root: Node) -> list[Node]:

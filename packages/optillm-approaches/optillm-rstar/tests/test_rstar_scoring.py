@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
+
 from optillm_rstar.actions import COMPLETE, PROPOSE_STEP, RE_EXAMINE, REPHRASE
 from optillm_rstar.scoring import (
     Candidate,

@@ -11,6 +11,8 @@ from typing import Any
 import anyio
 import openai
 import pytest
+
+from optillm_core.testing import FakeUpstream, Reply, make_app, openai_client
 from optillm_rstar import plugin
 from optillm_rstar.actions import (
     CHECK_INSTRUCTION,
@@ -22,8 +24,6 @@ from optillm_rstar.actions import (
     ROLE,
     SOLVE_INSTRUCTION,
 )
-
-from optillm_core.testing import FakeUpstream, Reply, make_app, openai_client
 
 CHECK = "check"
 

@@ -7,6 +7,7 @@ import math
 import random
 
 import pytest
+
 from optillm_rstar.actions import ACTIONS, COMPLETE, PROPOSE_STEP, REPHRASE, SUB_QUESTION
 from optillm_rstar.tree import Node, backpropagate, select_child, trajectories, uct, visit
 

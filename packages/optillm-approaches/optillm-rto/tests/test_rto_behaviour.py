@@ -6,9 +6,9 @@ from typing import Any
 
 import openai
 import pytest
-from optillm_rto import plugin
 
 from optillm_core.testing import FakeUpstream, Reply, make_app, openai_client
+from optillm_rto import plugin
 
 TASK = "Write a Python function that adds two numbers."
 MESSAGES = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from optillm_rto.code import extract_code, same_code
 
 

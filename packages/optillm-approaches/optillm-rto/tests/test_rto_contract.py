@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from optillm_rto import plugin
-
 from optillm_core.testing import ApproachContract
+from optillm_rto import plugin
 
 
 class TestRtoContract(ApproachContract):

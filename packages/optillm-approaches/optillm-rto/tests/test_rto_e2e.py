@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import openai
 import pytest
-from optillm_rto import plugin
 
 from optillm_core.testing import FakeUpstream, make_app, serve_app
+from optillm_rto import plugin
 
 
 @pytest.mark.anyio

@@ -10,12 +10,12 @@ import tldextract
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.predefined_recognizers import EmailRecognizer
 
-_NAME = r"(?P<name>[A-Z][a-zà-ÿ'’-]+(?:[ \t]+[A-Z][a-zà-ÿ'’-]+){0,2})"
+_NAME = r"(?P<name>[A-Z][a-z\u00e0-\u00ff'\u2019-]+(?:[ \t]+[A-Z][a-z\u00e0-\u00ff'\u2019-]+){0,2})"
 
 #: "my name is Alice Smith", "I'm Bob", "Dr. Jane Roe", "Mr Smith", "regards, Carol".
 NAME_PATTERNS = (
     re.compile(
-        r"(?i:\b(?:my name is|my name's|i am|i'm|i’m|this is|call me|signed|regards,|"
+        r"(?i:\b(?:my name is|my name's|i am|i'm|i\u2019m|this is|call me|signed|regards,|"
         r"sincerely,|name:))[ \t]+" + _NAME
     ),
     re.compile(r"\b(?:Dr|Mr|Mrs|Ms|Mx|Miss|Prof|Sir|Dame)\.?[ \t]+" + _NAME),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from privacy_testkit import SHARED
 
@@ -11,9 +9,8 @@ from optillm_core.testing import ApproachContract
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _warm_analyzer() -> Iterator[None]:
+def _warm_analyzer() -> None:
     SHARED.processor.warm()  # presidio is built once, before the timing-sensitive checks
-    yield
 
 
 class TestPrivacyContract(ApproachContract):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import openai
@@ -26,9 +26,8 @@ from optillm_core.testing import FakeUpstream, Reply, make_app, openai_client, s
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _warm_analyzer() -> Iterator[None]:
+def _warm_analyzer() -> None:
     SHARED.processor.warm()
-    yield
 
 
 class TwoCalls(Approach):
@@ -39,9 +38,7 @@ class TwoCalls(Approach):
     summary = "Two drafts, then a combining call (test stand-in for moa)."
 
     async def run(self, ctx: RequestContext) -> ApproachResult:
-        drafts = await gather(
-            functools.partial(ctx.complete), functools.partial(ctx.complete)
-        )
+        drafts = await gather(functools.partial(ctx.complete), functools.partial(ctx.complete))
         final = [
             *ctx.messages,
             {"role": "user", "content": "Drafts:\n" + "\n".join(d.text for d in drafts)},
@@ -95,9 +92,7 @@ async def test_privacy_and_none_masks_every_text_and_restores_the_answer() -> No
 async def test_the_same_value_gets_the_same_placeholder() -> None:
     fake = FakeUpstream("ok")
     async with openai_client(make_app(fake, [SHARED])) as client:
-        await client.chat.completions.create(
-            model="privacy-fake-model", messages=pii_messages()
-        )
+        await client.chat.completions.create(model="privacy-fake-model", messages=pii_messages())
     body = json.dumps(fake.bodies[0])
     # alice's address is in the system prompt and in the tool-call arguments
     system = fake.bodies[0]["messages"][0]["content"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,16 +12,15 @@ import pytest
 from privacy_testkit import PII, PLACEHOLDER, SHARED
 
 from optillm_core import ChatRequest, build_engine, hookimpl
-from optillm_core.testing import FakeUpstream, make_app, openai_client, make_settings, upstream_for
+from optillm_core.testing import FakeUpstream, make_app, make_settings, openai_client, upstream_for
 from optillm_privacy import plugin as privacy_plugin
 from optillm_privacy.analyzer import Analyzer
 from optillm_privacy.plugin import Privacy
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _warm_analyzer() -> Iterator[None]:
+def _warm_analyzer() -> None:
     SHARED.processor.warm()
-    yield
 
 
 class One:

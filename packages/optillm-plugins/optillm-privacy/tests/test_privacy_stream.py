@@ -3,7 +3,7 @@ possible placeholder prefix is ever held back."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -16,9 +16,8 @@ from optillm_privacy.restore import restore_stream
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _warm_analyzer() -> Iterator[None]:
+def _warm_analyzer() -> None:
     SHARED.processor.warm()
-    yield
 
 
 def _mapping() -> tuple[PlaceholderMap, str, str]:

@@ -22,9 +22,8 @@ def clean_url(raw: str) -> str:
     url = raw
     while url:
         last = url[-1]
-        if last in _TRAILING:
-            url = url[:-1]
-        elif last in _PAIRS and url.count(last) > url.count(_PAIRS[last]):
+        unbalanced = last in _PAIRS and url.count(last) > url.count(_PAIRS[last])
+        if last in _TRAILING or unbalanced:
             url = url[:-1]
         else:
             break

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import anyio
@@ -14,7 +14,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 
 from optillm_core import hookimpl
-from optillm_core.testing import FakeUpstream, make_app, openai_client, serve_app
+from optillm_core.testing import FakeUpstream, make_app, openai_client, serve_app_in_thread
 from optillm_readurls import plugin as readurls_plugin
 from optillm_readurls.plugin import ReadUrls
 
@@ -81,10 +81,10 @@ def site_app() -> Starlette:
     )
 
 
-@contextlib.asynccontextmanager
-async def serve_site() -> AsyncIterator[tuple[str, int]]:
-    """Serve the site on 127.0.0.1; yields ``("http://127.0.0.1:PORT", PORT)``."""
-    async with serve_app(site_app()) as url:
+@contextlib.contextmanager
+def serve_site() -> Iterator[tuple[str, int]]:
+    """Serve the site on 127.0.0.1 from a thread; yields ``("http://127.0.0.1:PORT", PORT)``."""
+    with serve_app_in_thread(site_app()) as url:
         root = url.removesuffix("/v1")
         yield root, int(root.rsplit(":", 1)[1])
 

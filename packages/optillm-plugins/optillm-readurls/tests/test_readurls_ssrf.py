@@ -3,7 +3,7 @@ spellings and after redirects — and their content never reaches the upstream."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -14,9 +14,9 @@ from readurls_site import SECRET, One, ask, sent, serve_site
 from optillm_readurls.plugin import ReadUrls
 
 
-@pytest.fixture
-async def site() -> AsyncIterator[tuple[str, int]]:
-    async with serve_site() as served:
+@pytest.fixture(scope="module")
+def site() -> Iterator[tuple[str, int]]:
+    with serve_site() as served:
         yield served
 
 
