@@ -54,6 +54,8 @@ class RequestState:
     upstream_ok: bool = False
     #: every upstream call's request and response, kept only when conversations are logged
     calls_log: list[dict[str, Any]] | None = None
+    #: request features removed because an approach could not honour them
+    dropped_features: list[str] = field(default_factory=list)
     log: logging.LoggerAdapter[logging.Logger] = field(
         default_factory=lambda: logging.LoggerAdapter(logger, {})
     )

@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from . import features
 from . import plan as plan_mod
 from .accounting import Budget, UsageMeter
 from .concurrency import gather
@@ -51,6 +52,7 @@ class PreparedRequest:
     plan: plan_mod.Plan
     request: ChatRequest
     configs: dict[str, BaseModel]
+    dropped_features: list[str]
 
 
 class Engine:
@@ -90,7 +92,17 @@ class Engine:
             consumed |= used
         body = {k: v for k, v in request.body().items() if k not in consumed}
         body.update(model=resolution.model, messages=resolution.messages)
-        return PreparedRequest(resolution.plan, ChatRequest.model_construct(**body), configs)
+        approaches = [
+            self.registry.approaches[slug]
+            for slug in resolution.plan.slugs
+            if slug in self.registry.approaches
+        ]
+        forwarded, dropped = features.enforce(
+            ChatRequest.model_construct(**body),
+            approaches,
+            drop=settings.drop_unsupported_features,
+        )
+        return PreparedRequest(resolution.plan, forwarded, configs, dropped)
 
     def is_passthrough(self, request: ChatRequest) -> bool:
         """Whether the request resolves to the plain ``none`` plan (no middleware either)."""
@@ -137,6 +149,7 @@ class Engine:
         async def innermost(req: ChatRequest) -> ApproachResult:
             ready = self.prepare(req)
             prepared.append(ready)
+            state.dropped_features = ready.dropped_features
             return await self.run_plan(ready, state)
 
         call: Callable[[ChatRequest], Awaitable[ApproachResult]] = innermost

@@ -297,3 +297,38 @@ async def test_cancelling_a_request_cancels_its_upstream_calls() -> None:
         while fake.in_flight:
             await anyio.sleep(0.01)
     assert fake.call_count >= 1
+
+
+@pytest.mark.anyio
+async def test_unsupported_request_features_are_a_400_naming_them() -> None:
+    from optillm_core.errors import InvalidRequestError
+
+    fake = FakeUpstream("a")
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {}}}]
+    with pytest.raises(InvalidRequestError) as raised:
+        await run(engine_for(fake), req(model="upper-fake-model", tools=tools))
+    assert raised.value.code == "unsupported_feature"
+    assert "'tools'" in raised.value.message
+    assert fake.call_count == 0
+    # passthrough honours everything
+    await run(engine_for(fake), req(model="fake-model", tools=tools))
+    assert fake.bodies[0]["tools"] == tools
+
+
+@pytest.mark.anyio
+async def test_operators_may_drop_unsupported_features_instead() -> None:
+    fake = FakeUpstream("a")
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+    request = ChatRequest.model_validate(
+        {
+            "model": "upper-fake-model",
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "look"}, image]}],
+            "seed": 1,
+        }
+    )
+    outcome, result = await run(engine_for(fake, drop_unsupported_features=True), request)
+    assert outcome.state.dropped_features == ["images", "seed"]
+    sent = fake.bodies[0]
+    assert "seed" not in sent
+    assert sent["messages"][0]["content"] == [{"type": "text", "text": "look"}]
+    assert result.first_text == "A"

@@ -102,10 +102,13 @@ async def until_disconnect(request: Request, work: Callable[[], Awaitable[T]]) -
 
 
 def _headers(outcome: Outcome) -> dict[str, str]:
-    return {
+    headers = {
         "x-optillm-approach": str(outcome.plan),
         "x-optillm-upstream-calls": str(outcome.state.usage.calls),
     }
+    if outcome.state.dropped_features:
+        headers["x-optillm-dropped-features"] = ",".join(outcome.state.dropped_features)
+    return headers
 
 
 class RequestFinisher:

@@ -66,7 +66,11 @@ class _Sender:
     async def handle(self, item: _Item) -> bool:
         """Send one item; False when the response is complete."""
         if item.kind == "headers":
-            self.headers.append((b"x-optillm-approach", str(item.payload.plan).encode()))
+            outcome: Outcome = item.payload
+            self.headers.append((b"x-optillm-approach", str(outcome.plan).encode()))
+            if outcome.state.dropped_features:
+                dropped = ",".join(outcome.state.dropped_features).encode()
+                self.headers.append((b"x-optillm-dropped-features", dropped))
         elif item.kind == "data":
             await self.body(item.payload)
         else:

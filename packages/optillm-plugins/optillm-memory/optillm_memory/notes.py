@@ -14,9 +14,7 @@ EXTRACT_SYSTEM = (
     "relevant. Reply with just NO# if it holds nothing relevant."
 )
 
-_MARK = re.compile(
-    r"^[\s*_`>\"']*(YES|NO)\b[*_`\"']*\s*[#:.\-\u2013\u2014]?\s*", re.IGNORECASE
-)
+_MARK = re.compile(r"^[\s*_`>\"']*(YES|NO)\b[*_`\"']*\s*[#:.\-\u2013\u2014]?\s*", re.IGNORECASE)
 
 
 def extraction_messages(question: str, chunk: str, index: int, total: int) -> list[dict[str, Any]]:

@@ -50,7 +50,19 @@ def long_context(size: int, needle_at: float) -> str:
     """About ``size`` characters of filler sentences with the needle at a relative position
     and the decoys elsewhere."""
     rng = random.Random(7)
-    words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda".split()
+    words = [
+        "alpha",
+        "beta",
+        "gamma",
+        "delta",
+        "epsilon",
+        "zeta",
+        "eta",
+        "theta",
+        "iota",
+        "kappa",
+        "lambda",
+    ]
     sentences: list[str] = []
     length = 0
     while length < size:

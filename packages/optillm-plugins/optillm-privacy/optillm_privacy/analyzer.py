@@ -59,7 +59,8 @@ def build_analyzer(ner_model: str, language: str) -> Analyzer:
     registry.add_recognizer(OfflineEmailRecognizer(supported_language=language))
     registry.add_recognizer(NameHeuristicRecognizer(supported_language=language))
     analyzer = AnalyzerEngine(registry=registry, nlp_engine=engine, supported_languages=[language])
-    return Analyzer(analyzer, AnonymizerEngine(), ner_model if use_ner else NER_OFF, language)
+    anonymizer = AnonymizerEngine()  # type: ignore[no-untyped-call]
+    return Analyzer(analyzer, anonymizer, ner_model if use_ner else NER_OFF, language)
 
 
 @dataclass

@@ -123,9 +123,9 @@ async def restore_stream(
             yield {**chunk, "choices": restored}
         indexes = sorted({int(str(key[0])) for key in restorer.pending_keys()})
         for index in indexes:
-            delta: dict[str, Any] = {}
-            _flush_into(index, delta, restorer)
-            yield {"choices": [{"index": index, "delta": delta, "finish_reason": None}]}
+            rest: dict[str, Any] = {}
+            _flush_into(index, rest, restorer)
+            yield {"choices": [{"index": index, "delta": rest, "finish_reason": None}]}
     finally:
         aclose = getattr(stream, "aclose", None)
         if aclose is not None:

@@ -42,19 +42,21 @@ async def test_readurls_and_memory_over_loopback(site: tuple[str, int], stream: 
         app = make_app(
             fake, [readurls_plugin, memory_plugin], base_url=upstream_url, plugin_options=options
         )
-        async with serve_app(app) as proxy_url:
-            async with openai.AsyncOpenAI(base_url=proxy_url, api_key="k", max_retries=0) as client:
-                response = await client.chat.completions.create(
-                    model="readurls&memory-fake-model",
-                    messages=[{"role": "user", "content": question}],
-                    stream=stream,
+        async with (
+            serve_app(app) as proxy_url,
+            openai.AsyncOpenAI(base_url=proxy_url, api_key="k", max_retries=0) as client,
+        ):
+            response = await client.chat.completions.create(
+                model="readurls&memory-fake-model",
+                messages=[{"role": "user", "content": question}],
+                stream=stream,
+            )
+            if stream:
+                text = "".join(
+                    [c.choices[0].delta.content or "" async for c in response if c.choices]
                 )
-                if stream:
-                    text = "".join(
-                        [c.choices[0].delta.content or "" async for c in response if c.choices]
-                    )
-                else:
-                    text = response.choices[0].message.content or ""
+            else:
+                text = response.choices[0].message.content or ""
     assert text == "Answer: 12 percent."
     extractions = [b for b in fake.bodies if b["messages"][0]["content"] == EXTRACT_SYSTEM]
     assert len(extractions) == fake.call_count - 1 >= 1
