@@ -28,8 +28,8 @@ from optillm_core import (
     param,
 )
 from optillm_core.models import Message
+from optillm_core.prompting import conversation, generation_limit
 
-from ._messages import conversation, generation_limit
 from .rating import best_index, parse_rating, rating_messages
 
 #: Request fields passed on to the candidate generations (the answer is one of them).

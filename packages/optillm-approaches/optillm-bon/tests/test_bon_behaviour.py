@@ -9,9 +9,9 @@ from typing import Any
 
 import openai
 import pytest
+
 from optillm_bon import plugin
 from optillm_bon.rating import RATING_REQUEST
-
 from optillm_core.cli import main
 from optillm_core.testing import FakeUpstream, Reply, make_app, openai_client
 

@@ -7,7 +7,6 @@ from typing import Any
 
 from optillm_bon import plugin
 from optillm_bon.rating import RATING_REQUEST
-
 from optillm_core.testing import ApproachContract
 
 _drafts = itertools.count(1)

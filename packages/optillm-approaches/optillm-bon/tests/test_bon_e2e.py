@@ -8,9 +8,9 @@ from typing import Any
 
 import openai
 import pytest
+
 from optillm_bon import plugin
 from optillm_bon.rating import RATING_REQUEST
-
 from optillm_core.testing import FakeUpstream, make_app, serve_app
 
 QUESTION = "Name a prime number between 10 and 20."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from optillm_bon.rating import best_index, parse_rating
 
 

@@ -25,8 +25,8 @@ from optillm_core import (
     hookimpl,
     param,
 )
+from optillm_core.prompting import conversation, generation_limit, join_system, with_system
 
-from ._messages import conversation, generation_limit, join_system, with_system
 from .streaming import output_only, truncated_before_output
 from .tags import extract_output
 

@@ -29,8 +29,8 @@ from optillm_core import (
     hookimpl,
     param,
 )
+from optillm_core.prompting import conversation, generation_limit
 
-from ._messages import conversation, generation_limit
 from .selection import fallback_index, parse_choice, selection_messages
 
 #: Request fields passed on to the candidates (the answer is one of them).

@@ -12,8 +12,7 @@ from collections.abc import Sequence
 
 from optillm_core.answers import answer_key, majority
 from optillm_core.models import Message
-
-from ._messages import append_to_last_user
+from optillm_core.prompting import append_to_last_user
 
 _VERDICT_RE = re.compile(
     r"best\s+candidate\s*(?:is\s*)?[:=\-]?\s*(?:candidate\s*)?[#(\[]?\s*(\d+)", re.I

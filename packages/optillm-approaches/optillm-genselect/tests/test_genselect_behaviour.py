@@ -8,10 +8,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from optillm_genselect import plugin
-from optillm_genselect.selection import SELECTOR_INSTRUCTIONS, parse_choice
 
 from optillm_core.testing import FakeUpstream, Reply, make_app, openai_client
+from optillm_genselect import plugin
+from optillm_genselect.selection import SELECTOR_INSTRUCTIONS, parse_choice
 
 QUESTION = "A farmer has 17 sheep and buys 25 more. How many sheep are there now?"
 CANDIDATES = ("So 41 sheep.", "The answer is 42.", "Final answer: 42", "There are 43 sheep.")

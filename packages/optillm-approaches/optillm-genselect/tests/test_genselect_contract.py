@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from optillm_genselect import plugin
-
 from optillm_core.testing import ApproachContract, Reply
+from optillm_genselect import plugin
 
 _replies = iter(range(10**6))
 

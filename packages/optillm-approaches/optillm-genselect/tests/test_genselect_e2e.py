@@ -7,10 +7,10 @@ from typing import Any
 
 import openai
 import pytest
-from optillm_genselect import plugin
-from optillm_genselect.selection import SELECTOR_INSTRUCTIONS
 
 from optillm_core.testing import FakeUpstream, make_app, serve_app
+from optillm_genselect import plugin
+from optillm_genselect.selection import SELECTOR_INSTRUCTIONS
 
 QUESTION = "What is 6 times 7?"
 

@@ -28,9 +28,9 @@ from optillm_core import (
     hookimpl,
     param,
 )
+from optillm_core.prompting import conversation, generation_limit, join_system, with_system
 
 from . import prompts
-from ._messages import conversation, generation_limit, join_system, with_system
 from .parsing import Example, parse_examples, parse_list, same_answer, tag_content
 
 

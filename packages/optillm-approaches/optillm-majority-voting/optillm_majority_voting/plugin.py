@@ -27,8 +27,8 @@ from optillm_core import (
     param,
 )
 from optillm_core.models import Message
+from optillm_core.prompting import conversation, generation_limit
 
-from ._messages import conversation, generation_limit
 from .voting import vote
 
 MAX_POOLED_N = 128

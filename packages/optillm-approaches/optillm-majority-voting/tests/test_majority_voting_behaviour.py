@@ -6,9 +6,9 @@ from typing import Any
 
 import openai
 import pytest
-from optillm_majority_voting import plugin
 
 from optillm_core.testing import FakeUpstream, Reply, make_app, openai_client
+from optillm_majority_voting import plugin
 
 QUESTION = "A farmer has 17 sheep and buys 25 more. How many sheep are there now?"
 

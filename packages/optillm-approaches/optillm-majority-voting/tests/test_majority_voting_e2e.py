@@ -7,9 +7,9 @@ from typing import Any
 
 import openai
 import pytest
-from optillm_majority_voting import plugin
 
 from optillm_core.testing import FakeUpstream, make_app, serve_app
+from optillm_majority_voting import plugin
 
 QUESTION = "What is 6 times 7?"
 

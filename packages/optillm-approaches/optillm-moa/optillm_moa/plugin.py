@@ -26,8 +26,8 @@ from optillm_core import (
     hookimpl,
     param,
 )
+from optillm_core.prompting import append_to_last_user, conversation, generation_limit
 
-from ._messages import append_to_last_user, conversation, generation_limit
 from .prompts import Draft, critique_prompt, final_prompt
 
 #: Request fields passed on to the final call (the one that writes the answer).

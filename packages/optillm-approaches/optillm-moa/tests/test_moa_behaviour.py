@@ -6,10 +6,10 @@ from typing import Any
 
 import openai
 import pytest
-from optillm_moa import plugin
 
 from optillm_core.models import message_text
 from optillm_core.testing import FakeUpstream, Reply, make_app, openai_client
+from optillm_moa import plugin
 
 QUESTION = "Why is the sky blue?"
 DRAFTS = ["Draft-A: Rayleigh scattering.", "Draft-B: It reflects the ocean.", "Draft-C: Ozone."]

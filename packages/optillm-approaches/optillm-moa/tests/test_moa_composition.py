@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from optillm_bon import plugin as bon_plugin
 from optillm_bon.rating import RATING_REQUEST
-from optillm_moa import plugin as moa_plugin
-from optillm_self_consistency import plugin as sc_plugin
-
 from optillm_core.models import message_text
 from optillm_core.testing import FakeUpstream, make_app, openai_client
+from optillm_moa import plugin as moa_plugin
+from optillm_self_consistency import plugin as sc_plugin
 
 QUESTION = "What is 6 times 7?"
 MOA_FINAL = "Six sevens make forty-two, so the answer is 42."

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from optillm_moa import plugin
-
 from optillm_core.testing import ApproachContract
+from optillm_moa import plugin
 
 
 class TestMoa(ApproachContract):

@@ -8,10 +8,10 @@ from typing import Any
 
 import openai
 import pytest
-from optillm_moa import plugin
 
 from optillm_core.models import message_text
 from optillm_core.testing import FakeUpstream, make_app, serve_app
+from optillm_moa import plugin
 
 QUESTION = "Why is the sky blue?"
 FINAL = "Rayleigh scattering: air molecules scatter blue light most."

@@ -30,9 +30,9 @@ from optillm_core import (
     param,
 )
 from optillm_core.models import Message
+from optillm_core.prompting import generation_limit, usable_text, with_system
 
 from . import prompts
-from ._messages import generation_limit, usable_text, with_system
 
 
 class PlanSearchConfig(BaseModel):

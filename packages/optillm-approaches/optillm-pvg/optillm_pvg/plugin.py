@@ -31,8 +31,8 @@ from optillm_core import (
     hookimpl,
     param,
 )
+from optillm_core.prompting import generation_limit
 
-from ._messages import generation_limit
 from .prompts import Role, prover_messages, rewrite_messages, verifier_messages
 from .scoring import Verified, better, parse_score
 

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from optillm_pvg import plugin, prompts
-from optillm_pvg.scoring import parse_score
 
 from optillm_core import gather
 from optillm_core.testing import FakeUpstream, Reply, make_app, openai_client
+from optillm_pvg import plugin, prompts
+from optillm_pvg.scoring import parse_score
 
 QUESTION = "A farmer has 17 sheep and buys 25 more. How many sheep are there now?"
 REWRITTEN = "REWRITTEN: A farmer owns 17 sheep, then buys 25 more; count every sheep."

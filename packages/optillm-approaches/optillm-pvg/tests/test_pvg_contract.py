@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from optillm_pvg import plugin, prompts
-
 from optillm_core.testing import ApproachContract
+from optillm_pvg import plugin, prompts
 
 
 def _reply(body: dict[str, Any]) -> str:

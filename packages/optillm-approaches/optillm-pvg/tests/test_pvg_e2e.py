@@ -7,9 +7,9 @@ from typing import Any
 
 import openai
 import pytest
-from optillm_pvg import plugin, prompts
 
 from optillm_core.testing import FakeUpstream, make_app, serve_app
+from optillm_pvg import plugin, prompts
 
 QUESTION = "What is 6 times 7?"
 

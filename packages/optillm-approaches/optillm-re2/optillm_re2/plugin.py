@@ -26,8 +26,7 @@ from optillm_core import (
     param,
 )
 from optillm_core.models import Message, message_text
-
-from ._messages import conversation, generation_limit
+from optillm_core.prompting import conversation, generation_limit
 
 REREAD = "Read the question again:"
 

@@ -26,8 +26,8 @@ from optillm_core import (
     hookimpl,
     param,
 )
+from optillm_core.prompting import conversation, generation_limit, usable_text, with_system
 
-from ._messages import conversation, generation_limit, usable_text, with_system
 from .code import extract_code, same_code
 
 INSTRUCTION_REQUEST = """\

@@ -28,8 +28,8 @@ from optillm_core import (
     param,
 )
 from optillm_core.models import last_user_text
+from optillm_core.prompting import conversation, generation_limit
 
-from ._messages import conversation, generation_limit
 from .clustering import Cluster, answer_keys, cluster, winner
 
 #: Request fields passed on to the samples (the answer is one of them).

@@ -6,9 +6,9 @@ from typing import Any
 
 import openai
 import pytest
-from optillm_self_consistency import plugin
 
 from optillm_core.testing import FakeUpstream, Reply, make_app, openai_client
+from optillm_self_consistency import plugin
 
 QUESTION = "What is 6 times 7?"
 DISAGREEING = [

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from optillm_self_consistency import plugin
-
 from optillm_core.testing import ApproachContract
+from optillm_self_consistency import plugin
 
 
 class TestSelfConsistency(ApproachContract):

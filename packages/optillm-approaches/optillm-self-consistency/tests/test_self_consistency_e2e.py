@@ -8,9 +8,9 @@ from typing import Any
 
 import openai
 import pytest
-from optillm_self_consistency import plugin
 
 from optillm_core.testing import FakeUpstream, make_app, serve_app
+from optillm_self_consistency import plugin
 
 QUESTION = "What is 6 times 7?"
 SAMPLES = ["I think 41", "so the answer is 42", "42 is it: \\boxed{42}", "40", "It's 42."]

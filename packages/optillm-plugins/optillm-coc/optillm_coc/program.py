@@ -81,3 +81,14 @@ def simulated_answer(text: str) -> str:
     """The value from a simulation reply: its last ``ANSWER:`` line, else the whole reply."""
     matches = re.findall(r"^\s*\**ANSWER\**\s*:\s*(.+?)\s*$", text, re.MULTILINE | re.IGNORECASE)
     return matches[-1].strip().strip("`*") if matches else text.strip()
+
+
+def prose(reply: str, limit: int = 600) -> str:
+    """The reply's words outside its code blocks, whitespace collapsed, at most ``limit``
+    characters (cut at a sentence end where possible)."""
+    text = " ".join(re.sub(r"```.*?(?:```|\Z)", " ", reply, flags=re.DOTALL).split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    end = max(cut.rfind(". "), cut.rfind("! "), cut.rfind("? "))
+    return cut[: end + 1] if end > limit // 3 else cut.rstrip() + "…"

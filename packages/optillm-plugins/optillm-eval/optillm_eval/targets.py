@@ -126,15 +126,13 @@ class EngineTarget:
 class ProxyTarget:
     """Sends requests to a running optillm proxy (or any OpenAI-compatible server) over HTTP.
 
-    ``extra_body`` is merged into every request (e.g. ``{"optillm": {"moa": {...}}}``).
+    Request parameters travel as extra body fields, so approach options such as
+    ``{"optillm": {"moa": {...}}}`` reach the proxy unchanged.
     """
 
-    def __init__(
-        self, client: openai.AsyncOpenAI, model: str, *, extra_body: dict[str, Any] | None = None
-    ) -> None:
+    def __init__(self, client: openai.AsyncOpenAI, model: str) -> None:
         self.client = client
         self.model = model
-        self.extra_body = dict(extra_body or {})
 
     async def installed(self) -> set[str] | None:
         """The proxy's installed slugs, or ``None`` when the server is not an optillm proxy."""
@@ -171,10 +169,10 @@ class ProxyTarget:
         self, approach: str, messages: list[dict[str, Any]], params: dict[str, Any]
     ) -> TargetReply:
         """One chat completion with ``optillm_approach`` set; usage from the response."""
-        extra = {**self.extra_body, "optillm_approach": approach}
+        extra = {**params, "optillm_approach": approach}
         try:
             raw = await self.client.chat.completions.with_raw_response.create(
-                model=self.model, messages=messages, extra_body=extra, **params
+                model=self.model, messages=messages, extra_body=extra
             )
             completion = raw.parse()
         except openai.APIError as exc:

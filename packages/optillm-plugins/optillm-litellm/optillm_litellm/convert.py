@@ -8,6 +8,7 @@ client could make the proxy send the operator's provider key to a host of its ch
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -111,7 +112,11 @@ def call_kwargs(
     body: dict[str, Any], fixed: dict[str, Any], owned: Callable[[str], bool]
 ) -> dict[str, Any]:
     """``body`` as keyword arguments for ``litellm.acompletion``, plus the upstream's ``fixed``
-    settings (timeout, retries, ``api_base``, ``api_key``); refused fields raise a 400."""
+    settings (timeout, retries, ``api_base``, ``api_key``); refused fields raise a 400.
+
+    The body is deep-copied: LiteLLM writes into some arguments (``metadata``), and the core
+    shares message lists between concurrent calls and keeps request bodies for its logs.
+    """
     refused = refused_fields(body, owned)
     if refused:
         raise InvalidRequestError(
@@ -120,7 +125,7 @@ def call_kwargs(
             param=refused[0],
             code="unsupported_parameter",
         )
-    return {**body, **fixed}
+    return {**copy.deepcopy(body), **fixed}
 
 
 def _prune(data: dict[str, Any]) -> dict[str, Any]:

@@ -15,11 +15,11 @@ import openai
 
 from optillm_core import OptillmError, UpstreamError
 
-_PREFIX = re.compile(r"^litellm\.\w+:\s*")
+_PREFIX = re.compile(r"^(?:litellm\.\w+:\s*)+")
 
 
 def _message(exc: BaseException) -> str:
-    """The exception's text without LiteLLM's ``litellm.<Class>:`` prefix."""
+    """The exception's text without LiteLLM's ``litellm.<Class>:`` prefixes."""
     message = getattr(exc, "message", None)
     text = message if isinstance(message, str) and message else str(exc)
     return _PREFIX.sub("", text).strip() or type(exc).__name__

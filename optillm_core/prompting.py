@@ -1,16 +1,13 @@
-"""Message helpers: the conversation as plain turns, the client's generation parameters and
-reply checks.
-
-(The same small module ships in optillm-re2, optillm-cot-reflection, optillm-rto, optillm-leap
-and optillm-plansearch, so that each distribution depends on optillm-core alone.)
-"""
+"""Prompt-building helpers shared by approaches: the conversation as plain turns, system
+prompts, the client's generation limit, and checks on replies that later steps build on."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from optillm_core import ApproachError, Completion, RequestContext
-from optillm_core.models import Message, message_text
+from .context import Completion, RequestContext
+from .errors import ApproachError
+from .models import Message, message_text
 
 SYSTEM_ROLES = frozenset({"system", "developer"})
 
@@ -42,6 +39,28 @@ def with_system(system: str, turns: list[Message]) -> list[Message]:
     """``turns`` (without system turns) behind one system message ``system`` (none if empty)."""
     rest = [m for m in turns if m.get("role") not in SYSTEM_ROLES]
     return ([{"role": "system", "content": system}] if system.strip() else []) + rest
+
+
+def append_to_last_user(turns: list[Message], text: str) -> list[Message]:
+    """A copy of ``turns`` with ``text`` added after the last user message's content.
+
+    String content gets ``text`` after a blank line; a list of parts gets one more text part.
+    Appending (rather than adding another user turn) keeps the roles alternating, which some
+    chat templates require. Without any user message, ``text`` becomes a new user turn.
+    """
+    out = list(turns)
+    for i in range(len(out) - 1, -1, -1):
+        if out[i].get("role") != "user":
+            continue
+        content = out[i].get("content")
+        if isinstance(content, list):
+            out[i] = {**out[i], "content": [*content, {"type": "text", "text": text}]}
+        else:
+            joined = f"{content}\n\n{text}" if content else text
+            out[i] = {**out[i], "content": joined}
+        return out
+    out.append({"role": "user", "content": text})
+    return out
 
 
 def join_system(*parts: str) -> str:
