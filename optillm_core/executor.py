@@ -78,9 +78,10 @@ class Engine:
             allowed=settings.allowed_approaches or None,
             max_stages=settings.max_stages,
         )
-        if request.n > settings.max_n:
+        n = request.n if "n" in request.model_fields_set else settings.n
+        if n > settings.max_n:
             raise InvalidRequestError(
-                f"n={request.n} is more than this server allows ({settings.max_n}).", param="n"
+                f"n={n} is more than this server allows ({settings.max_n}).", param="n"
             )
         configs: dict[str, BaseModel] = {}
         consumed: set[str] = set(RESERVED_KEYS)
@@ -92,6 +93,8 @@ class Engine:
             consumed |= used
         body = {k: v for k, v in request.body().items() if k not in consumed}
         body.update(model=resolution.model, messages=resolution.messages)
+        if "n" not in request.model_fields_set and settings.n != 1:
+            body["n"] = settings.n  # the server's default n (--n)
         approaches = [
             self.registry.approaches[slug]
             for slug in resolution.plan.slugs

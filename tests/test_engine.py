@@ -332,3 +332,12 @@ async def test_operators_may_drop_unsupported_features_instead() -> None:
     assert "seed" not in sent
     assert sent["messages"][0]["content"] == [{"type": "text", "text": "look"}]
     assert result.first_text == "A"
+
+
+@pytest.mark.anyio
+async def test_server_default_n_applies_when_the_request_has_none() -> None:
+    fake = FakeUpstream("a")
+    _, result = await run(engine_for(fake, n=2), req(model="upper-fake-model"))
+    assert len(result.choices) == 2
+    _, result = await run(engine_for(fake, n=2), req(model="upper-fake-model", n=1))
+    assert len(result.choices) == 1
