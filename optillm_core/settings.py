@@ -84,6 +84,9 @@ class Settings:
     max_concurrent_requests: int = _opt(256, "Requests served at once; more get 503.")
     keepalive_interval: float = _opt(15.0, "Seconds between SSE keep-alive comments.")
     upstream_timeout: float = _opt(600.0, "Seconds to wait for one upstream response.")
+    upstream_idle_timeout: float = _opt(
+        300.0, "Seconds a streaming upstream response may send nothing (0: upstream timeout)."
+    )
     upstream_max_retries: int = _opt(2, "Retries of failed upstream calls (the only retry layer).")
     forward_client_key: bool = _opt(False, "Use a client's x-upstream-api-key for its requests.")
     allow_unauthenticated: bool = _opt(False, "Allow a non-loopback bind without an API key.")

@@ -22,6 +22,8 @@ def completion_body(result: ApproachResult, model: str, usage: UsageMeter) -> di
     if result.raw is not None:
         body = dict(result.raw)
         body["model"] = model
+        if usage.calls > 1:  # a processor made calls of its own: report them all
+            body["usage"] = usage.to_openai()
         return body
     return {
         "id": completion_id(),

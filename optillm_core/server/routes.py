@@ -108,6 +108,7 @@ def _headers(outcome: Outcome) -> dict[str, str]:
     }
     if outcome.state.dropped_features:
         headers["x-optillm-dropped-features"] = ",".join(outcome.state.dropped_features)
+    headers.update(outcome.state.response_headers)
     return headers
 
 
@@ -193,7 +194,9 @@ async def chat_completions(request: Request) -> Response | StreamingCompletion:
             )
         with anyio.fail_after(engine.settings.request_timeout):
             outcome = await until_disconnect(request, lambda: engine.run(chat, state=state))
-            result = await until_disconnect(request, outcome.result.collect)
+            result = outcome.result
+            if result.stream is not None:
+                result = await until_disconnect(request, result.collect)
         body = completion_body(result, outcome.model, outcome.state.usage)
         await finish(200, outcome, False, body)
         return JSONResponse(body, headers=_headers(outcome))
@@ -276,5 +279,6 @@ async def approaches(request: Request) -> Response:
     rows = []
     for slug, stage in sorted(registry.stages.items()):
         info = pm.origins.get(registry.owners.get(slug, ""))
-        rows.append({**stage.describe(), "distribution": info.distribution if info else None})
+        described = stage.describe(registry=registry)
+        rows.append({**described, "distribution": info.distribution if info else None})
     return JSONResponse({"object": "list", "data": rows})

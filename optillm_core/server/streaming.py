@@ -71,6 +71,8 @@ class _Sender:
             if outcome.state.dropped_features:
                 dropped = ",".join(outcome.state.dropped_features).encode()
                 self.headers.append((b"x-optillm-dropped-features", dropped))
+            for name, value in outcome.state.response_headers.items():
+                self.headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
         elif item.kind == "data":
             await self.body(item.payload)
         else:

@@ -18,16 +18,28 @@ from ._fake_serve import serve_async, serve_thread
 from .fake_upstream import FakeUpstream
 
 
-def upstream_for(fake: FakeUpstream, base_url: str | None = None) -> OpenAICompatibleUpstream:
-    """An ``openai`` upstream talking to ``fake``: in-process, or over HTTP at ``base_url``."""
+def upstream_for(
+    fake: FakeUpstream,
+    base_url: str | None = None,
+    *,
+    max_retries: int = 0,
+    idle_timeout: float | None = None,
+    api_key: str = "test-upstream-key",
+) -> OpenAICompatibleUpstream:
+    """An ``openai`` upstream talking to ``fake``: in-process, or over HTTP at ``base_url``.
+
+    No retries unless ``max_retries`` says so; ``idle_timeout`` is the streams' read timeout.
+    """
     http_client = httpx2.AsyncClient() if base_url else fake.asgi_client()
     client = openai.AsyncOpenAI(
-        api_key="test-upstream-key",
+        api_key=api_key,
         base_url=base_url or "http://fake-upstream/v1",
-        max_retries=0,
+        max_retries=max_retries,
         http_client=http_client,
     )
-    return OpenAICompatibleUpstream(client, capabilities=Capabilities(n=fake.supports_n))
+    return OpenAICompatibleUpstream(
+        client, capabilities=Capabilities(n=fake.supports_n), idle_timeout=idle_timeout
+    )
 
 
 def make_settings(**overrides: Any) -> Settings:
@@ -45,10 +57,19 @@ def make_app(
     base_url: str | None = None,
     **settings: Any,
 ) -> Starlette:
-    """The proxy app with ``plugins`` (and installed ones when ``autoload``) over ``fake``."""
-    return create_app(
-        make_settings(**settings), plugins, autoload=autoload, upstream=upstream_for(fake, base_url)
+    """The proxy app with ``plugins`` (and installed ones when ``autoload``) over ``fake``.
+
+    The upstream makes no retries unless ``upstream_max_retries`` is given; it honours
+    ``upstream_idle_timeout`` and sends ``openai_api_key`` when they are given.
+    """
+    upstream = upstream_for(
+        fake,
+        base_url,
+        max_retries=settings.get("upstream_max_retries", 0),
+        idle_timeout=settings.get("upstream_idle_timeout"),
+        api_key=settings.get("openai_api_key") or "test-upstream-key",
     )
+    return create_app(make_settings(**settings), plugins, autoload=autoload, upstream=upstream)
 
 
 def openai_client(app: Any, **options: Any) -> openai.AsyncOpenAI:

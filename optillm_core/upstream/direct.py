@@ -48,7 +48,7 @@ def status_error(status: int, content: bytes, headers: httpx2.Headers) -> Upstre
 
 
 def transport_error(exc: httpx2.HTTPError) -> UpstreamError:
-    """The proxy's error for a failed connection or a timeout."""
+    """The proxy's error for a failed connection or a timeout (before any response byte)."""
     if isinstance(exc, httpx2.TimeoutException):
         return UpstreamError(
             "The upstream did not answer in time.", status=504, code="upstream_timeout"
@@ -58,6 +58,29 @@ def transport_error(exc: httpx2.HTTPError) -> UpstreamError:
         status=502,
         code="upstream_unreachable",
     )
+
+
+def broken_response_error(exc: httpx2.HTTPError, idle_timeout: float | None) -> UpstreamError:
+    """The proxy's error for a response that broke off after its status line: a read timeout
+    (the upstream went silent) or a lost connection. Never retried: the upstream did the work."""
+    if isinstance(exc, httpx2.ReadTimeout):
+        silent = f" for {idle_timeout:g} s" if idle_timeout else ""
+        return UpstreamError(
+            f"The upstream stopped sending{silent}.", status=504, code="upstream_idle_timeout"
+        )
+    if isinstance(exc, httpx2.TimeoutException):
+        return transport_error(exc)
+    return UpstreamError(
+        f"The upstream connection broke off mid-response: {type(exc).__name__}.",
+        status=502,
+        code="upstream_connection_lost",
+    )
+
+
+def _retryable_transport_error(exc: httpx2.HTTPError) -> bool:
+    """Whether nothing can have reached the upstream's model (connecting failed, or the
+    connection closed before any response byte); read timeouts are not retried."""
+    return not isinstance(exc, httpx2.TimeoutException) or isinstance(exc, httpx2.ConnectTimeout)
 
 
 def _delay(attempt: int, headers: httpx2.Headers | None) -> float:
@@ -72,12 +95,18 @@ def _delay(attempt: int, headers: httpx2.Headers | None) -> float:
 
 
 class DirectTransport:
-    """Posts chat completions over an ``AsyncOpenAI`` client's own connection pool."""
+    """Posts chat completions over an ``AsyncOpenAI`` client's own connection pool.
 
-    def __init__(self, client: openai.AsyncOpenAI, max_retries: int) -> None:
+    ``idle_timeout`` (seconds) is the read timeout of streaming responses: a stream that sends
+    nothing for that long is abandoned (``None``: the client's read timeout).
+    """
+
+    def __init__(
+        self, client: openai.AsyncOpenAI, max_retries: int, idle_timeout: float | None = None
+    ) -> None:
         self.http: httpx2.AsyncClient = client._client
-        base = str(client.base_url).rstrip("/")
-        self.url = f"{base}/chat/completions"
+        # Built once: parsing URLs and merging headers per request is most of a client's cost.
+        self.url = httpx2.URL(str(client.base_url).rstrip("/") + "/chat/completions")
         headers = {k: v for k, v in client.default_headers.items() if isinstance(v, str)}
         headers.update(
             {
@@ -86,22 +115,35 @@ class DirectTransport:
                 "accept": "application/json",
             }
         )
-        self.headers = headers
+        self.headers = httpx2.Headers(headers)
         self.max_retries = max_retries
-        self.timeout = client.timeout if isinstance(client.timeout, float | int) else None
+        timeout = client.timeout
+        if not isinstance(timeout, httpx2.Timeout):
+            timeout = httpx2.Timeout(timeout if isinstance(timeout, float | int) else None)
+        self.extensions = {"timeout": timeout.as_dict()}
+        self.idle_timeout = idle_timeout if idle_timeout and idle_timeout > 0 else None
+        self.stream_extensions = self.extensions
+        if self.idle_timeout is not None:
+            self.stream_extensions = {"timeout": {**timeout.as_dict(), "read": self.idle_timeout}}
 
-    def _request(self, body: dict[str, Any]) -> httpx2.Request:
+    def _request(self, body: dict[str, Any], stream: bool) -> httpx2.Request:
         content = json.dumps(body, separators=(",", ":")).encode()
-        return self.http.build_request("POST", self.url, content=content, headers=self.headers)
+        extensions = self.stream_extensions if stream else self.extensions
+        return httpx2.Request(
+            "POST", self.url, headers=self.headers, content=content, extensions=extensions
+        )
 
     async def _send(self, body: dict[str, Any], stream: bool) -> httpx2.Response:
-        """Send with retries on connection errors and retryable statuses (before any byte)."""
+        """Send with retries on connection errors and retryable statuses, only until the
+        upstream's status line arrives; returns the open response (the caller reads and closes
+        it). An error the retry layer gave up on says ``x-should-retry: false``: a client
+        retrying it too would multiply the calls."""
         attempt = 0
         while True:
             try:
-                response = await self.http.send(self._request(body), stream=stream)
+                response = await self.http.send(self._request(body, stream), stream=True)
             except httpx2.HTTPError as exc:
-                if attempt >= self.max_retries or isinstance(exc, httpx2.TimeoutException):
+                if attempt >= self.max_retries or not _retryable_transport_error(exc):
                     raise transport_error(exc) from exc
                 await anyio.sleep(_delay(attempt, None))
                 attempt += 1
@@ -114,13 +156,22 @@ class DirectTransport:
                 await anyio.sleep(_delay(attempt, response.headers))
                 attempt += 1
                 continue
-            raise status_error(response.status_code, content, response.headers)
+            error = status_error(response.status_code, content, response.headers)
+            if self.max_retries > 0:
+                error.headers["x-should-retry"] = "false"
+            raise error
 
     async def create(self, body: dict[str, Any]) -> dict[str, Any]:
         """One completion: the upstream's JSON body."""
         response = await self._send(body, stream=False)
         try:
-            data = json.loads(response.content)
+            content = await response.aread()
+        except httpx2.HTTPError as exc:
+            raise broken_response_error(exc, None) from exc
+        finally:
+            await response.aclose()
+        try:
+            data = json.loads(content)
         except ValueError as exc:
             raise UpstreamError(
                 "Invalid upstream response: not JSON.", status=502, code="upstream_bad_response"
@@ -157,6 +208,6 @@ class DirectTransport:
                     )
                 yield chunk
         except httpx2.HTTPError as exc:
-            raise transport_error(exc) from exc
+            raise broken_response_error(exc, self.idle_timeout) from exc
         finally:
             await response.aclose()

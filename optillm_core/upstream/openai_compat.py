@@ -77,15 +77,18 @@ class OpenAICompatibleUpstream:
         *,
         name: str = "openai",
         capabilities: Capabilities | None = None,
+        idle_timeout: float | None = None,
     ) -> None:
         self.client = client
         self.name = name
         self.capabilities = capabilities or Capabilities()
+        #: read timeout of streaming responses (seconds without a byte); None: the client's
+        self.idle_timeout = idle_timeout if idle_timeout and idle_timeout > 0 else None
         # Azure clients compute auth per request (managed identity): they keep the SDK path.
         self.direct = (
             None
             if isinstance(client, openai.AsyncAzureOpenAI)
-            else DirectTransport(client, client.max_retries)
+            else DirectTransport(client, client.max_retries, self.idle_timeout)
         )
 
     def _prepare(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -132,10 +135,16 @@ class OpenAICompatibleUpstream:
                 )
             return
         try:
+            options: Any = {}
+            if self.idle_timeout is not None:
+                limit = self.client.timeout
+                connect = limit.connect if isinstance(limit, httpx2.Timeout) else 10.0
+                options["timeout"] = httpx2.Timeout(self.idle_timeout, connect=connect)
             stream = await self.client.post(
                 "/chat/completions",
                 body=body,
                 cast_to=object,
+                options=options,
                 stream=True,
                 stream_cls=openai.AsyncStream[object],
             )
@@ -173,6 +182,7 @@ class OpenAICompatibleUpstream:
             self.client.with_options(api_key=api_key),
             name=self.name,
             capabilities=self.capabilities,
+            idle_timeout=self.idle_timeout,
         )
 
 
@@ -195,7 +205,9 @@ def openai_upstream(settings: Settings) -> OpenAICompatibleUpstream:
         timeout=settings.upstream_timeout,
         http_client=_http_client(settings),
     )
-    return OpenAICompatibleUpstream(client, name="openai")
+    return OpenAICompatibleUpstream(
+        client, name="openai", idle_timeout=settings.upstream_idle_timeout
+    )
 
 
 def azure_upstream(settings: Settings) -> OpenAICompatibleUpstream:
@@ -223,4 +235,8 @@ def azure_upstream(settings: Settings) -> OpenAICompatibleUpstream:
         options["azure_ad_token_provider"] = get_bearer_token_provider(
             DefaultAzureCredential(), "https://cognitiveservices.azure.com/.default"
         )
-    return OpenAICompatibleUpstream(openai.AsyncAzureOpenAI(**options), name="azure")
+    return OpenAICompatibleUpstream(
+        openai.AsyncAzureOpenAI(**options),
+        name="azure",
+        idle_timeout=settings.upstream_idle_timeout,
+    )

@@ -45,7 +45,8 @@ class LocalConfig(BaseModel):
         False, "Let transformers run model code shipped with a model repository (operator only)."
     )
     attn_implementation: str = param(
-        "", "Attention kernel passed to transformers (sdpa, eager, flash_attention_2; '' = default)."
+        "",
+        "Attention kernel passed to transformers (sdpa, eager, flash_attention_2; '' = default).",
     )
     allowed_models: str = param(
         "", "Comma-separated model ids or paths clients may load ('' = any; --model always)."

@@ -14,7 +14,7 @@ in message text is refused unless the operator sets ``allow_code_by_tag``. Every
 recorded in the request's trace and log by its hash. See ``docs/security.md``.
 
 Upstream calls, all dependent: 1 (the first program runs) … ``max_attempts + 1`` (one repair
-call between runs, then one simulation call): 1–4 at the defaults.
+call between runs, then one simulation call): 1 to 4 at the defaults.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ class CocConfig(BaseModel):
 
 @dataclasses.dataclass
 class _Attempt:
-    """The state of the write–run–repair loop."""
+    """The state of the write, run and repair loop."""
 
     turns: list[Message]
     reply: str
@@ -91,7 +91,9 @@ class ChainOfCode(Approach):
     """Writes a program, runs it in the sandbox, repairs it, else simulates it."""
 
     slug = "coc"
-    summary = "Chain of Code: the model writes a program, the sandbox runs it (else it is simulated)."
+    summary = (
+        "Chain of Code: the model writes a program, the sandbox runs it (else it is simulated)."
+    )
     paper = "https://arxiv.org/abs/2312.04474"
     Config = CocConfig
     features = frozenset({"images", "seed"})

@@ -2,19 +2,19 @@
 
 The model's program is run unchanged except for two things: lines that only draw plots are
 commented out (there is no display, and plotting libraries are not importable), and a short
-epilogue is appended that prints ``answer`` after a random marker line, so the value can be
-told apart from whatever else the program prints.
+epilogue is appended that prints ``str(answer)``, JSON-encoded, after a random marker, so the
+value can be told apart from whatever else the program prints.
 """
 
 from __future__ import annotations
 
-import ast
+import json
 import re
 import secrets
 from dataclasses import dataclass
 
 _PLOTTING = re.compile(r"\b(matplotlib|pyplot|plt\.|seaborn|sns\.)")
-#: The longest repr of ``answer`` read back (longer values are cut with an ellipsis).
+#: The longest ``str(answer)`` read back (longer values are cut with an ellipsis).
 MAX_ANSWER_CHARS = 2000
 
 
@@ -46,20 +46,17 @@ def prepare(code: str) -> Program:
         "    answer\n"
         "except NameError:\n"
         "    raise SystemExit('coc: the program ended without setting the variable `answer`')\n"
-        "__optillm_repr = repr(answer)\n"
-        f"if len(__optillm_repr) > {MAX_ANSWER_CHARS}:\n"
-        f"    __optillm_repr = __optillm_repr[:{MAX_ANSWER_CHARS}] + '…'\n"
-        f"print({marker!r} + __optillm_repr.replace('\\n', '\\\\n'), flush=True)\n"
+        "import json as __optillm_json\n"
+        "__optillm_text = str(answer)\n"
+        f"if len(__optillm_text) > {MAX_ANSWER_CHARS}:\n"
+        f"    __optillm_text = __optillm_text[:{MAX_ANSWER_CHARS}] + '…'\n"
+        f"print({marker!r} + __optillm_json.dumps(__optillm_text), flush=True)\n"
     )
     return Program(without_plotting(code).rstrip() + epilogue, marker)
 
 
 def read_answer(stdout: str, marker: str) -> str | None:
-    """The value of ``answer`` the epilogue printed, as display text (None if missing).
-
-    Literals are shown as Python would print them (``'abc'`` becomes ``abc``); anything else
-    as its repr.
-    """
+    """``str(answer)`` as the epilogue printed it (None when the line is missing)."""
     found = None
     for line in stdout.splitlines():
         if line.startswith(marker):
@@ -67,9 +64,10 @@ def read_answer(stdout: str, marker: str) -> str | None:
     if found is None:
         return None
     try:
-        return str(ast.literal_eval(found))
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return found.replace("\\n", "\n")  # a multi-line repr (arrays, matrices)
+        value = json.loads(found)
+    except ValueError:
+        return None
+    return value if isinstance(value, str) else None
 
 
 def program_output(stdout: str, marker: str) -> str:
@@ -79,7 +77,9 @@ def program_output(stdout: str, marker: str) -> str:
 
 def simulated_answer(text: str) -> str:
     """The value from a simulation reply: its last ``ANSWER:`` line, else the whole reply."""
-    matches = re.findall(r"^\s*\**ANSWER\**\s*:\s*(.+?)\s*$", text, re.MULTILINE | re.IGNORECASE)
+    matches = re.findall(
+        r"^\s*[*_]*answer[*_]*\s*:[*_]*\s*(.+?)\s*$", text, re.MULTILINE | re.IGNORECASE
+    )
     return matches[-1].strip().strip("`*") if matches else text.strip()
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from optillm_coc import plugin
 from optillm_core import ChatRequest, TraceEntry, build_engine
 from optillm_core.testing import FakeUpstream
 from optillm_core.testing.harness import make_settings, upstream_for
-from optillm_coc import plugin
 
 
 def program_reply(code: str, prose: str = "I add the numbers with a loop.") -> str:

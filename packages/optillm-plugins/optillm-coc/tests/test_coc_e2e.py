@@ -15,7 +15,9 @@ from optillm_core.testing import FakeUpstream, make_app, serve_app
 async def test_coc_over_http_by_model_prefix() -> None:
     fake = FakeUpstream()
     fake.enqueue(
-        program_reply("import fractions\nanswer = fractions.Fraction(1, 3) + fractions.Fraction(1, 6)")
+        program_reply(
+            "import fractions\nanswer = fractions.Fraction(1, 3) + fractions.Fraction(1, 6)"
+        )
     )
     async with fake.serve() as upstream_url:
         app = make_app(fake, [plugin], base_url=upstream_url)

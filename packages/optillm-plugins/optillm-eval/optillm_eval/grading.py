@@ -10,17 +10,15 @@ item's tests.
 from __future__ import annotations
 
 import functools
-import re
 from dataclasses import dataclass
 
 from optillm_core import gather
 from optillm_core.answers import answers_equal, extract_answer
+from optillm_core.codeexec import fenced_blocks
 from optillm_core.sandbox import Sandbox, SandboxResult
 
 from .items import CODE, CodeCase, Item
 
-_FENCE_RE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)```", re.S)
-_PYTHON_TAGS = frozenset({"python", "py", "python3"})
 _DETAIL_CHARS = 300
 
 
@@ -34,17 +32,12 @@ class Grade:
 
 
 def extract_code(text: str) -> str:
-    """The program in a reply: the last ```python block, else the last fenced block, else the
-    whole reply (without a ``</think>`` prefix)."""
+    """The program in a reply: the last ```python block, else the last block without a
+    language, else the whole reply (text up to a ``</think>`` is ignored)."""
     if "</think>" in text:
         text = text.rsplit("</think>", 1)[1] or text
-    blocks = _FENCE_RE.findall(text)
-    python = [body for tag, body in blocks if tag.lower() in _PYTHON_TAGS]
-    if python:
-        return python[-1]
-    if blocks:
-        return str(blocks[-1][1])
-    return text.strip()
+    blocks = fenced_blocks(text) or fenced_blocks(text, ("",))
+    return blocks[-1] if blocks else text.strip()
 
 
 def check_answer(item: Item, reply: str) -> Grade:
@@ -74,7 +67,7 @@ def _failure(result: SandboxResult) -> str:
     return tail[0][:_DETAIL_CHARS]
 
 
-async def check_code(item: Item, reply: str, sandbox: Sandbox, *, timeout: float) -> Grade:
+async def check_code(item: Item, reply: str, sandbox: Sandbox, *, time_limit: float) -> Grade:
     """Run the reply's program against the item's tests in the sandbox.
 
     Python-source tests run after the program in one process (pass: exit status 0). Each
@@ -85,17 +78,18 @@ async def check_code(item: Item, reply: str, sandbox: Sandbox, *, timeout: float
     if not program:
         return Grade(False, None, "no code found in the reply")
     if isinstance(item.tests, str):
-        result = await sandbox.run(f"{program}\n\n{item.tests}\n", timeout=timeout)
+        result = await sandbox.run(f"{program}\n\n{item.tests}\n", timeout=time_limit)
         return Grade(result.ok, None, "" if result.ok else _failure(result))
     cases: tuple[CodeCase, ...] = item.tests
     results = await gather(
         *(
-            functools.partial(sandbox.run, program, timeout=timeout, stdin=case.input)
+            functools.partial(sandbox.run, program, timeout=time_limit, stdin=case.input)
             for case in cases
         )
     )
     failed = [
-        (i, r) for i, (case, r) in enumerate(zip(cases, results, strict=True))
+        (i, r)
+        for i, (case, r) in enumerate(zip(cases, results, strict=True))
         if not (r.ok and _same_output(r.stdout, case.output))
     ]
     if not failed:
@@ -118,4 +112,4 @@ async def grade(
         return check_answer(item, reply)
     if sandbox is None:
         raise ValueError("grading code items needs a Sandbox")
-    return await check_code(item, reply, sandbox, timeout=code_timeout)
+    return await check_code(item, reply, sandbox, time_limit=code_timeout)

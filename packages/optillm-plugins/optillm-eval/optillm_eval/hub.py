@@ -90,7 +90,7 @@ def is_hub_spec(spec: str) -> bool:
 
 def _import_datasets() -> Any:
     try:
-        import datasets
+        import datasets  # type: ignore[import-not-found, unused-ignore]
     except ImportError as exc:
         raise HubUnavailableError(
             "Loading datasets from the Hugging Face hub needs the optional 'datasets' package: "

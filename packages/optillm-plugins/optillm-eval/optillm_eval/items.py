@@ -97,13 +97,13 @@ def parse_tests(raw: Any) -> str | tuple[CodeCase, ...]:
     if raw is None or raw == "":
         return ""
     if isinstance(raw, str):
-        stripped = raw.lstrip()
-        if not stripped.startswith("["):
-            return raw
+        source: str = raw
+        if not source.lstrip().startswith("["):
+            return source
         try:
-            raw = json.loads(stripped)
+            raw = json.loads(source)
         except ValueError:
-            return raw  # Python source that happens to start with a bracket
+            return source  # Python source that happens to start with a bracket
     if not isinstance(raw, list):
         raise DatasetError(f"'tests' must be Python source or a list of cases, not {raw!r:.80}")
     cases = []

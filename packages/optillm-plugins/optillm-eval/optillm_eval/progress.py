@@ -85,7 +85,7 @@ class Progress:
         filled = round(BAR_WIDTH * share)
         parts = [f"eval {self.done}/{self.total} [{'#' * filled}{'.' * (BAR_WIDTH - filled)}]"]
         scores = [
-            f"{a[:14]} {100 * self.correct[a] / self.counted[a]:.0f}%"
+            f"{a} {100 * self.correct[a] / self.counted[a]:.0f}%"
             for a in self.correct
             if self.counted[a]
         ]

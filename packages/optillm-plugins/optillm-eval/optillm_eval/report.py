@@ -43,6 +43,12 @@ def _pct(value: float) -> str:
     return f"{100 * value:.1f} %"
 
 
+def _p_value(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+
 def _signed(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:+.1f} pp"
 
@@ -60,11 +66,11 @@ def markdown_table(rows: Sequence[ApproachStats], *, baseline: str | None = None
         cells = [
             f"`{r.approach}`",
             _pct(r.accuracy),
-            f"{_pct(r.ci_low)} – {_pct(r.ci_high)}",
+            f"{100 * r.ci_low:.1f} - {_pct(r.ci_high)}",
             str(r.items),
             str(r.errors),
             _signed(r.delta),
-            _num(r.p_value, 3),
+            _p_value(r.p_value),
             _num(r.mean_calls, 2),
             _num(r.mean_prompt_tokens),
             _num(r.mean_completion_tokens),
@@ -122,8 +128,8 @@ def write_tables(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     md_path, csv_path = out / MARKDOWN, out / CSV
-    text = f"# {title}\n\n" + "".join(f"{note}  \n" for note in notes)
-    md_path.write_text(text + "\n" + markdown_table(rows, baseline=baseline), encoding="utf-8")
+    text = f"# {title}\n\n" + "".join(f"{note}  \n" for note in notes) + ("\n" if notes else "")
+    md_path.write_text(text + markdown_table(rows, baseline=baseline), encoding="utf-8")
     with csv_path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
         writer.writeheader()
@@ -148,6 +154,8 @@ def write_chart(rows: Sequence[ApproachStats], path: Path | str, *, title: str =
     xs = [r.mean_total_tokens for r in rows if r.mean_total_tokens > 0]
     if xs and max(xs) / min(xs) > 20:
         axes.set_xscale("log")
+    else:
+        axes.set_xlim(left=0, right=max(xs, default=1) * 1.25)
     axes.set_xlabel("mean tokens per item (prompt + completion, all upstream calls)")
     axes.set_ylabel("accuracy (95 % Wilson interval)")
     axes.set_ylim(0, 1.05)

@@ -8,6 +8,7 @@ interrupted run leaves the approaches compared on nearly the same items.
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -74,6 +75,7 @@ class EvalSummary:
     chart: Path | None
     new_outcomes: int
     reused_outcomes: int
+    baseline: str | None
 
     def row(self, approach: str) -> ApproachStats:
         """The row of ``approach``."""
@@ -95,9 +97,7 @@ class _Runner:
         self.options = options
         self.sandbox = sandbox
 
-    async def _ask(
-        self, approach: str, item: Item
-    ) -> tuple[TargetReply | None, str | None, float]:
+    async def _ask(self, approach: str, item: Item) -> tuple[TargetReply | None, str | None, float]:
         options = self.options
         messages = messages_for(item, system=options.system, instructions=options.instructions)
         started = time.perf_counter()
@@ -187,8 +187,9 @@ async def _sandbox_for(items: Sequence[Item], options: EvalOptions) -> Sandbox |
     sandbox = options.sandbox or Sandbox(SandboxLimits(timeout=options.code_timeout))
     if not await sandbox.available():
         raise EvalError(
-            "The dataset has code items, but the code sandbox cannot run here (no network "
-            "isolation; see docs/security.md). Drop the code items or run where it works."
+            "The dataset has code items, but the code sandbox cannot run here (it cannot cut "
+            "programs off the network; see docs/security.md). Run where it can, or accept "
+            "that with --sandbox-allow-no-network-isolation."
         )
     return sandbox
 
@@ -246,7 +247,9 @@ async def evaluate(
         progress = Progress(options.progress, approaches, len(items) * len(approaches))
         progress.resume(stored)
         try:
-            new = await run_jobs(pending, target, store, options, sandbox=sandbox, progress=progress)
+            new = await run_jobs(
+                pending, target, store, options, sandbox=sandbox, progress=progress
+            )
         finally:
             progress.close()
         by_approach = {
@@ -264,9 +267,13 @@ async def evaluate(
         price_prompt=options.price_prompt,
         price_completion=options.price_completion,
     )
-    markdown, csv_path = write_tables(
-        rows, out, title=options.title, notes=options.notes, baseline=baseline
+    markdown, csv_path = await anyio.to_thread.run_sync(
+        functools.partial(
+            write_tables, rows, out, title=options.title, notes=options.notes, baseline=baseline
+        )
     )
-    chart = write_chart(rows, out / CHART, title=options.title) if options.chart else None
-    return EvalSummary(rows, results, markdown, csv_path, chart, new, len(stored))
-
+    chart = None
+    if options.chart:
+        draw = functools.partial(write_chart, rows, out / CHART, title=options.title)
+        chart = await anyio.to_thread.run_sync(draw)
+    return EvalSummary(rows, results, markdown, csv_path, chart, new, len(stored), baseline)

@@ -39,8 +39,8 @@ def mcnemar_p(wins: int, losses: int) -> float:
     n = wins + losses
     if n == 0:
         return 1.0
-    tail = sum(math.comb(n, i) for i in range(min(wins, losses) + 1)) / 2**n
-    return min(1.0, 2 * tail)
+    tail = sum(math.comb(n, i) for i in range(min(wins, losses) + 1)) / float(2**n)
+    return min(1.0, 2.0 * tail)
 
 
 @dataclass(frozen=True)
@@ -140,4 +140,3 @@ def summarize(
             replace(row, delta=delta, p_value=mcnemar_p(wins, losses) if pairs else None)
         )
     return compared
-

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import openai
 
@@ -113,7 +113,10 @@ class EngineTarget:
             raise RequestFailed("the approach returned no choices", spent())
         choice = result.choices[0]
         return TargetReply(
-            choice.text, choice.finish_reason, usage.prompt_tokens, usage.completion_tokens,
+            choice.text,
+            choice.finish_reason,
+            usage.prompt_tokens,
+            usage.completion_tokens,
             usage.calls,
         )
 
@@ -172,7 +175,7 @@ class ProxyTarget:
         extra = {**params, "optillm_approach": approach}
         try:
             raw = await self.client.chat.completions.with_raw_response.create(
-                model=self.model, messages=messages, extra_body=extra
+                model=self.model, messages=cast(Any, messages), extra_body=extra
             )
             completion = raw.parse()
         except openai.APIError as exc:

@@ -10,6 +10,7 @@ every error); in particular ``drop_params`` stays off and no provider safety set
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.metadata
 import re
@@ -51,7 +52,7 @@ def import_litellm() -> LiteLLM:
     """Import litellm (blocking, seconds: call it in a worker thread) and check its version."""
     try:
         version = importlib.metadata.version("litellm")
-        module = importlib.import_module("litellm")
+        module: Any = importlib.import_module("litellm")
     except ImportError as exc:  # PackageNotFoundError is an ImportError
         raise UpstreamError(
             "The litellm upstream needs the 'litellm' package (pip install 'litellm>=1.83').",
@@ -132,7 +133,9 @@ class LiteLLMUpstream:
 
     async def _kwargs(self, body: dict[str, Any], stream: bool) -> tuple[LiteLLM, dict[str, Any]]:
         library = await self.loader.get()
-        body = {key: value for key, value in body.items() if key not in ("stream", "stream_options")}
+        body = {
+            key: value for key, value in body.items() if key not in ("stream", "stream_options")
+        }
         kwargs = call_kwargs(body, self.fixed_kwargs(), library.owns)
         if stream:
             kwargs["stream"] = True
@@ -167,7 +170,7 @@ class LiteLLMUpstream:
         finally:
             closer = getattr(response, "aclose", None)
             if closer is not None:
-                with anyio.CancelScope(shield=True):
+                with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
                     await closer()
         if not finished:
             raise UpstreamError(

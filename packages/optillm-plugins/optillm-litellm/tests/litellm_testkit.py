@@ -11,11 +11,11 @@ from typing import Any
 # LiteLLM would fetch its price map from the internet at import time without this.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-import openai  # noqa: E402
+import openai
 
-from optillm_core import create_app  # noqa: E402
-from optillm_core.testing import FakeUpstream, make_settings, openai_client  # noqa: E402
-from optillm_litellm import plugin  # noqa: E402
+from optillm_core import create_app
+from optillm_core.testing import FakeUpstream, make_settings, openai_client
+from optillm_litellm import plugin
 
 #: The provider key LiteLLM reads from its own environment variable in these tests.
 PROVIDER_KEY = "sk-litellm-test"

@@ -9,11 +9,11 @@ from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-import openai  # noqa: E402
-import pytest  # noqa: E402
-from litellm_testkit import MODEL, PROVIDER_KEY, proxy  # noqa: E402
+import openai
+import pytest
+from litellm_testkit import MODEL, PROVIDER_KEY, proxy
 
-from optillm_core.testing import FakeUpstream, Fault  # noqa: E402
+from optillm_core.testing import FakeUpstream, Fault, Reply
 
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 
@@ -185,3 +185,32 @@ async def test_models_lists_the_default_model() -> None:
         models = await client.models.list()
     assert "gemini/gemini-1.5-flash-002" in [m.id for m in models.data]
     assert fake.call_count == 0
+
+
+@pytest.mark.anyio
+async def test_tool_calls_round_trip() -> None:
+    call = {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "weather", "arguments": '{"city": "Paris"}'},
+    }
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "weather",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+            },
+        }
+    ]
+    fake = FakeUpstream(Reply("", tool_calls=[call], finish_reason="tool_calls"))
+    async with proxy(fake) as client:
+        reply = await client.chat.completions.create(
+            model=MODEL, messages=QUESTION, tools=tools, tool_choice="auto"
+        )
+    assert fake.bodies[0]["tools"] == tools
+    assert reply.choices[0].finish_reason == "tool_calls"
+    calls = reply.choices[0].message.tool_calls or []
+    assert [(c.id, c.function.name, c.function.arguments) for c in calls] == [
+        ("call_1", "weather", '{"city": "Paris"}')
+    ]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import socket
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -193,3 +196,15 @@ async def test_building_and_analyzing_never_touch_the_network(
     await _ask(fake, One(Privacy()), f"mail {PII['email']} or {PII['email2']}")
     assert lookups == []
     assert PII["email"] not in str(fake.bodies)
+
+
+def test_importing_and_registering_the_plugin_does_not_load_presidio() -> None:
+    code = (
+        "import sys, json\n"
+        "from optillm_privacy import plugin\n"
+        "plugin.register_processors(lambda p: None)\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(json.loads(out.stdout))
+    assert not loaded & {"presidio_analyzer", "presidio_anonymizer", "spacy", "tldextract"}

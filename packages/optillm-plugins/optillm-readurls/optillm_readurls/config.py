@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from optillm_core import ConfigError, RequestContext, param
 from optillm_core.config import resolve_config
 
+from .policy import AllowEntry
+
 OPERATOR_ONLY = ("allow_hosts", "allow_private", "allowed_ports", "verify_tls", "user_agent")
 LIMITS = (
     "max_urls",
@@ -67,6 +69,16 @@ class ReadUrlsConfig(BaseModel):
     def _split(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("allow_hosts")
+    @classmethod
+    def _check_entries(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                AllowEntry.parse(entry)
+            except ValueError as exc:
+                raise ValueError(f"bad allow_hosts entry {entry!r}: {exc}") from exc
         return value
 
 

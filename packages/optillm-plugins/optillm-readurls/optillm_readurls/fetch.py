@@ -98,7 +98,7 @@ class Fetcher:
             return Page(url, host, error=f"timed out after {self.limits.timeout:g} s")
         except FetchFailed as exc:
             return Page(url, host, error=str(exc))
-        except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError) as exc:
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
             return Page(url, host, refused=f"invalid URL ({exc})")
         except httpx.HTTPError as exc:
             return Page(url, host, error=f"{type(exc).__name__}: {exc}".rstrip(": "))

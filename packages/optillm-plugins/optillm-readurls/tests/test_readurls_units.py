@@ -104,3 +104,16 @@ def test_html_to_text_prefers_main_content_and_keeps_tables() -> None:
 def test_html_without_main_uses_the_whole_body() -> None:
     html = "<body><div>Alpha</div><p>Beta &amp; gamma</p><main></main></body>"
     assert html_to_text(html) == "Alpha\nBeta & gamma"
+
+
+def test_bad_allow_entries_are_a_config_error() -> None:
+    from pydantic import ValidationError
+
+    from optillm_readurls.config import ReadUrlsConfig
+
+    assert ReadUrlsConfig(allow_hosts="a.corp:8080, 10.0.0.0/8").allow_hosts == [
+        "a.corp:8080",
+        "10.0.0.0/8",
+    ]
+    with pytest.raises(ValidationError, match="bad allow_hosts entry"):
+        ReadUrlsConfig(allow_hosts=["wiki:port"])

@@ -1,0 +1,1 @@
+"""optillm ``executecode``: the model writes Python, the sandbox runs it, the output informs the answer."""
