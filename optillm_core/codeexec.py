@@ -5,7 +5,7 @@ Three things every such approach must do the same way, so they live here once:
 * the selection policy (DESIGN §8.10): code runs when the client picked the approach by body
   field or model prefix (or the operator by ``--approach``); a plan chosen by an
   ``<optillm_approach>`` tag inside message text is refused unless the operator set
-  ``allow_code_by_tag`` — :func:`require_explicit_selection`;
+  ``allow_code_by_tag``, and so is any other source — :func:`require_explicit_selection`;
 * one :class:`~optillm_core.sandbox.Sandbox` per approach instance, built lazily from the
   server settings (its probe is cached on it) — :class:`CodeRunner`;
 * an entry in the request's trace and one structured log line per run, with the code's hash,
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from .context import RequestContext
 
 __all__ = [
+    "EXPLICIT_SOURCES",
     "CodeRunner",
     "code_hash",
     "fenced_blocks",
@@ -49,21 +50,31 @@ def setting(ctx: RequestContext, name: str, default: Any = False) -> Any:
     return getattr(ctx.state.settings, name, default)
 
 
-def require_explicit_selection(ctx: RequestContext) -> None:
-    """Refuse (400) a code-executing stage chosen by a tag in message text, unless allowed.
+#: Plan sources that count as an explicit choice of a code-executing approach.
+EXPLICIT_SOURCES = frozenset({"body", "model", "server"})
 
-    Text inside messages can come from anyone who gets words in front of the model or into
-    the conversation (a pasted document, a fetched page), so it must not be able to switch on
-    code execution; the operator can allow it with ``allow_code_by_tag``.
+
+def require_explicit_selection(ctx: RequestContext) -> None:
+    """Refuse (400) a code-executing stage that the client did not choose explicitly.
+
+    Explicit: the ``optillm_approach`` body field, a model prefix, or the operator's
+    ``--approach``. A plan chosen by an ``<optillm_approach>`` tag in message text is refused
+    unless the operator set ``allow_code_by_tag``: text inside messages can come from anyone
+    who gets words into the conversation (a pasted document, a fetched page), so it must not
+    switch on code execution. Any other source (a stage run on another stage's behalf that
+    marks itself so) is refused too.
     """
-    if ctx.plan_source == "tag" and not setting(ctx, "allow_code_by_tag"):
-        raise InvalidRequestError(
-            f"The approach {ctx.stage!r} executes code and cannot be selected by an "
-            "<optillm_approach> tag on this server; select it with the 'optillm_approach' "
-            "body field or a model prefix (operators may allow tags with allow_code_by_tag).",
-            param="optillm_approach",
-            code="code_execution_not_allowed",
-        )
+    source = ctx.plan_source
+    if source in EXPLICIT_SOURCES or (source == "tag" and setting(ctx, "allow_code_by_tag")):
+        return
+    how = "by an <optillm_approach> tag" if source == "tag" else f"this way ({source})"
+    raise InvalidRequestError(
+        f"The approach {ctx.stage!r} executes code and cannot be selected {how} on this "
+        "server; select it with the 'optillm_approach' body field or a model prefix "
+        "(operators may allow tags with allow_code_by_tag).",
+        param="optillm_approach",
+        code="code_execution_not_allowed",
+    )
 
 
 def code_hash(code: str) -> str:

@@ -99,8 +99,9 @@ class RequestContext:
         self.request = request
         self.model = model
         self.config: Any = config if config is not None else NoConfig()
-        #: Where the plan came from: ``body``, ``tag``, ``model``, ``server`` or ``default``
-        #: (code-executing approaches refuse ``tag`` unless the operator allows it).
+        #: Where the plan came from: ``body``, ``tag``, ``model``, ``server`` or ``default``, or
+        #: ``routed`` for an approach another stage ran with ``run_approach`` (code-executing
+        #: approaches refuse ``tag`` unless the operator allows it, and ``routed``).
         self.plan_source = plan_source
         self._runner = runner
 

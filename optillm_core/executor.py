@@ -58,6 +58,9 @@ class PreparedRequest:
     #: the client's extra body fields before the plan's stages consumed theirs (a stage that
     #: runs another approach, such as a router, validates that approach's config from them)
     original_extras: dict[str, Any] = field(default_factory=dict)
+    #: set for an approach run on another stage's behalf (``RequestContext.run_approach``): its
+    #: ``plan_source`` is ``"routed"``, which is not an explicit choice of code execution
+    routed: bool = False
 
 
 class Engine:
@@ -268,7 +271,9 @@ class Engine:
         )
         if dropped:
             state.dropped_features = sorted({*state.dropped_features, *dropped})
-        routed = dataclasses.replace(prepared, configs={**prepared.configs, slug: config})
+        routed = dataclasses.replace(
+            prepared, configs={**prepared.configs, slug: config}, routed=True
+        )
         return await self.run_approach(slug, forwarded, routed, state)
 
     def context(
@@ -284,7 +289,7 @@ class Engine:
             request=request,
             model=request.model,
             config=config,
-            plan_source=prepared.plan.source,
+            plan_source="routed" if prepared.routed else prepared.plan.source,
             runner=_Runner(self, prepared, state),
         )
 

@@ -32,7 +32,7 @@ class ChatRequest(BaseModel):
             if not isinstance(message, dict):
                 raise ValueError(f"messages[{i}] must be an object")
             role = message.get("role")
-            if role not in ROLES:
+            if not isinstance(role, str) or role not in ROLES:
                 raise ValueError(f"messages[{i}].role must be one of {sorted(ROLES)}, got {role!r}")
             content = message.get("content")
             if content is not None and not isinstance(content, str | list):

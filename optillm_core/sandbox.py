@@ -65,8 +65,9 @@ class SandboxError(OptillmError):
 
 
 class SandboxUnavailable(SandboxError):
-    """The required isolation is not available here and the operator did not waive it."""
+    """The required isolation is not available here and the operator did not waive it (503)."""
 
+    status = 503
     code = "sandbox_unavailable"
 
 

@@ -169,3 +169,13 @@ async def test_a_host_without_isolation_is_refused_before_any_call_unless_waived
     await runner.ensure_available(waived)
     result = await runner.run(waived, "print('ran')", timeout=10)
     assert (result.stdout, result.isolation.mode) == ("ran\n", "process")
+
+
+def test_any_other_plan_source_is_refused() -> None:
+    ctx = _context(allow_code_by_tag=True)
+    for source in ("body", "model", "server", "tag"):
+        ctx.plan_source = source
+        require_explicit_selection(ctx)
+    ctx.plan_source = "routed"
+    with pytest.raises(InvalidRequestError, match=r"cannot be selected this way \(routed\)"):
+        require_explicit_selection(ctx)

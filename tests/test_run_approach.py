@@ -20,6 +20,7 @@ from optillm_core import (
     hookimpl,
     param,
 )
+from optillm_core.codeexec import require_explicit_selection
 from optillm_core.testing import FakeUpstream, make_app, make_settings, openai_client, upstream_for
 
 USER = [{"role": "user", "content": "hello"}]
@@ -56,6 +57,17 @@ class Other(Approach):
         return ApproachResult.text("other")
 
 
+class Coder(Approach):
+    """Stands for a code-executing approach: checks how it was selected first."""
+
+    slug = "coder"
+    summary = "executes code"
+
+    async def run(self, ctx: RequestContext) -> ApproachResult:
+        require_explicit_selection(ctx)
+        return ApproachResult.text(f"ran ({ctx.plan_source})")
+
+
 class DelegateConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     target: str = param("suffix", "the approach to hand the request to")
@@ -82,6 +94,7 @@ def register_approaches(register: Any) -> None:
     register(Suffix())
     register(Other())
     register(Delegate())
+    register(Coder())
 
 
 plugin = types.ModuleType("run_approach_test_plugin")
@@ -182,6 +195,18 @@ async def test_unknown_or_disallowed_target_is_refused() -> None:
 
 
 @pytest.mark.anyio
+async def test_a_routed_approach_is_not_an_explicit_choice_of_code_execution() -> None:
+    fake = FakeUpstream("x")
+    engine = engine_for(fake)
+    direct = await (await engine.run(req(model="coder-fake-model"))).result.collect()
+    assert direct.first_text == "ran (model)"
+    with pytest.raises(OptillmError) as raised:
+        await engine.run(req(optillm={"delegate": {"target": "coder"}}))
+    assert raised.value.status == 400
+    assert raised.value.code == "code_execution_not_allowed"
+
+
+@pytest.mark.anyio
 async def test_a_stage_cannot_run_itself() -> None:
     fake = FakeUpstream("x")
     with pytest.raises(OptillmError, match="cannot run itself"):
@@ -232,4 +257,4 @@ async def test_approaches_endpoint_passes_the_registry_to_describe() -> None:
     async with httpx2.AsyncClient(transport=transport, base_url="http://t") as client:
         rows = (await client.get("/v1/optillm/approaches")).json()["data"]
     row = next(r for r in rows if r["slug"] == "describing")
-    assert row["installed"] == ["delegate", "describing", "none", "other", "suffix"]
+    assert row["installed"] == ["coder", "delegate", "describing", "none", "other", "suffix"]

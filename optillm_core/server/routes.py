@@ -68,6 +68,8 @@ async def read_json(request: Request, limit: int) -> Any:
         return json.loads(b"".join(chunks))
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequestError(f"The body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise InvalidRequestError("The body's JSON is nested too deeply.") from exc
 
 
 def parse_chat(data: Any) -> ChatRequest:

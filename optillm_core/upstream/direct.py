@@ -116,6 +116,8 @@ class DirectTransport:
             }
         )
         self.headers = httpx2.Headers(headers)
+        #: the upstream key, scrubbed from upstream error messages (some upstreams echo it)
+        self.secret = client.api_key if len(client.api_key or "") >= 8 else ""
         self.max_retries = max_retries
         timeout = client.timeout
         if not isinstance(timeout, httpx2.Timeout):
@@ -156,10 +158,16 @@ class DirectTransport:
                 await anyio.sleep(_delay(attempt, response.headers))
                 attempt += 1
                 continue
-            error = status_error(response.status_code, content, response.headers)
+            error = self._scrubbed(status_error(response.status_code, content, response.headers))
             if self.max_retries > 0:
                 error.headers["x-should-retry"] = "false"
             raise error
+
+    def _scrubbed(self, error: UpstreamError) -> UpstreamError:
+        """``error`` with the upstream key masked in its message."""
+        if self.secret and self.secret in error.message:
+            error.message = error.message.replace(self.secret, "***")
+        return error
 
     async def create(self, body: dict[str, Any]) -> dict[str, Any]:
         """One completion: the upstream's JSON body."""
@@ -201,10 +209,12 @@ class DirectTransport:
                         "Invalid upstream stream chunk.", status=502, code="upstream_bad_response"
                     ) from exc
                 if isinstance(chunk, dict) and "error" in chunk:
-                    raise UpstreamError(
-                        f"Upstream stream error: {chunk['error']}",
-                        status=502,
-                        code="upstream_stream_error",
+                    raise self._scrubbed(
+                        UpstreamError(
+                            f"Upstream stream error: {chunk['error']}",
+                            status=502,
+                            code="upstream_stream_error",
+                        )
                     )
                 yield chunk
         except httpx2.HTTPError as exc:

@@ -102,8 +102,8 @@ async def main(argv: list[str]) -> int:
     """Run the benchmark."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("models", nargs="*", help="model paths or ids (default: the tiny model)")
-    parser.add_argument("--tokens", type=int, default=64, help="tokens per generation")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (best kept)")
+    parser.add_argument("--tokens", type=int, default=128, help="tokens per generation")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per measurement (best kept)")
     parser.add_argument("--no-write", action="store_true", help="do not edit docs/performance.md")
     args = parser.parse_args(argv)
     import torch
@@ -128,12 +128,15 @@ async def main(argv: list[str]) -> int:
     print(f"Local engine on {machine}\n")
     print(markdown)
     if not args.no_write:
+        names = ", ".join(Path(m).name for m in args.models)
+        block = "bench-" + "-".join(Path(m).stem for m in args.models) if args.models else "bench"
+        title = f"### Throughput: {names}" if args.models else "### Throughput: tiny model"
         text = (
-            "### Throughput\n\n"
+            f"{title}\n\n"
             "Sampling at temperature 1 with end-of-sequence banned (exact token counts), best of "
             f"{args.repeat} runs, on {machine}.\n\n{markdown}"
         )
-        print(f"\nwritten to {update_block('bench', text)}")
+        print(f"\nwritten to {update_block(block, text)}")
     return 0
 
 

@@ -27,7 +27,7 @@ from optillm_local import plugin
 sys.path.insert(0, str(Path(__file__).parent))
 from perfdoc import update_block
 
-QUESTION = "Question: What is 12 + 30?\nAnswer:"
+QUESTION = "What is 12 + 30?"
 CACHE = Path.home() / ".cache" / "optillm-local"
 
 

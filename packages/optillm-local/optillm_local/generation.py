@@ -20,6 +20,7 @@ from .decoders.base import DecodeContext, DecodeResult, DecodingCancelled
 from .loading import LoadedModel
 from .prompt import TRANSCRIPT_STOPS, prompt_ids, uses_template
 from .request import LocalRequest, Sampling
+from .response import reasoning_tokens
 from .rows import Delta, Row
 from .sampling import Recorder, Sampler, adjusters, make_generator
 from .tokens import Detokenizer, StopMatcher
@@ -170,10 +171,11 @@ class StandardDecoder:
 
 @dataclass
 class JobOutcome:
-    """A finished job: the decoder's result and the prompt length."""
+    """A finished job: the decoder's result, the prompt length and the reasoning tokens."""
 
     result: DecodeResult
     prompt_tokens: int
+    reasoning_tokens: int = 0
 
 
 def run_job(
@@ -184,19 +186,29 @@ def run_job(
     cancel: threading.Event,
     emit: Callable[[list[Delta]], None] | None = None,
 ) -> JobOutcome:
-    """Tokenize, take the model's lock, select the adapter and run the decoder (blocking)."""
-    prompt = prompt_ids(loaded.tokenizer, request.messages)
-    if not uses_template(loaded.tokenizer):
-        extra = [s for s in TRANSCRIPT_STOPS if s not in request.stop]
-        request = dataclasses.replace(request, stop=[*request.stop, *extra])
-    adapter = loaded.resolve_adapter(request.ref.adapters, request.active_adapter)
-    with loaded.lock, loaded.activated(adapter) as module:
+    """Take the model's lock, tokenize, select the adapter and run the decoder (blocking).
+
+    The tokenizer is only used under the lock: fast tokenizers are not safe for concurrent use.
+    """
+    with loaded.lock:
         if cancel.is_set():
             raise DecodingCancelled()
-        ctx = DecodeContext(
-            loaded, module, request, prompt, cancel=cancel, emit=emit if decoder.streams else None
-        )
-        result = decoder.decode(ctx)
+        prompt = prompt_ids(loaded.tokenizer, request.messages)
+        if not uses_template(loaded.tokenizer):
+            extra = [s for s in TRANSCRIPT_STOPS if s not in request.stop]
+            request = dataclasses.replace(request, stop=[*request.stop, *extra])
+        adapter = loaded.resolve_adapter(request.ref.adapters, request.active_adapter)
+        with loaded.activated(adapter) as module:
+            ctx = DecodeContext(
+                loaded,
+                module,
+                request,
+                prompt,
+                cancel=cancel,
+                emit=emit if decoder.streams else None,
+            )
+            result = decoder.decode(ctx)
+        reasoning = reasoning_tokens(loaded.tokenizer, result.choices)
     if cancel.is_set():
         raise DecodingCancelled()
-    return JobOutcome(result, len(prompt))
+    return JobOutcome(result, len(prompt), reasoning)

@@ -28,7 +28,7 @@ from .config import LocalConfig
 from .decoders.base import DecodingCancelled
 from .loading import LoadedModel
 from .request import LocalRequest, parse_request
-from .response import ChunkMaker, completion, reasoning_tokens
+from .response import ChunkMaker, completion
 
 logger = logging.getLogger(__name__)
 
@@ -115,12 +115,11 @@ class LocalUpstream:
         except BaseException:
             cancel.set()
             raise
-        result = outcome.result
         return completion(
             request.model,
-            result,
+            outcome.result,
             outcome.prompt_tokens,
-            reasoning=reasoning_tokens(loaded.tokenizer, result.choices),
+            reasoning=outcome.reasoning_tokens,
             with_stats=request.decoding_stats,
         )
 
@@ -144,8 +143,9 @@ class LocalUpstream:
                     result, streamed=decoder.streams, with_stats=request.decoding_stats
                 ):
                     yield chunk
-                reasoning = reasoning_tokens(loaded.tokenizer, result.choices)
-                yield maker.usage(payload.prompt_tokens, result.completion_tokens, reasoning)
+                yield maker.usage(
+                    payload.prompt_tokens, result.completion_tokens, payload.reasoning_tokens
+                )
         finally:
             job.cancel.set()
 

@@ -4,13 +4,14 @@ real ``openai`` client (an approach, ``n``, streaming, decoders, errors)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 from typing import Any
 
 import openai
 import pytest
 
 from optillm_bon import plugin as bon_plugin
-from optillm_core import Settings, create_app
+from optillm_core import Settings, create_app, hookimpl
 from optillm_core.cli import build_parser
 from optillm_core.plugins import make_plugin_manager
 from optillm_core.registry import build_registry
@@ -77,6 +78,24 @@ def test_local_flags_and_environment_reach_the_upstream() -> None:
     assert (config.device, config.dtype, config.max_models) == ("cpu", "bfloat16", 3)
     assert (config.max_tokens, config.concurrency) == (77, 5)
     assert set(upstream.decoders) == {"cot_decoding", "entropy_decoding"}
+
+
+class ThirdPartyDecoders:
+    """A plugin object contributing a decoder through the hook."""
+
+    @hookimpl
+    def register_decoders(self, register: Any) -> None:
+        register(SimpleNamespace(name="mine", summary="", streams=False, decode=None))
+
+
+def test_decoders_registered_by_other_plugins_reach_the_local_upstream() -> None:
+    settings = make_settings(upstream="local", model="m")
+    app = create_app(settings, [plugin, ThirdPartyDecoders()], autoload=False)
+    assert set(app.state.server.engine.upstream.decoders) == {
+        "cot_decoding",
+        "entropy_decoding",
+        "mine",
+    }
 
 
 @pytest.fixture

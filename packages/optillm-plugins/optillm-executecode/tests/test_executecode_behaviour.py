@@ -72,7 +72,9 @@ async def test_repeated_failure_answers_by_reasoning() -> None:
 @pytest.mark.anyio
 async def test_a_program_that_hangs_is_stopped_at_the_timeout() -> None:
     fake = FakeUpstream()
-    fake.enqueue(code_reply("import time\nprint('start', flush=True)\ntime.sleep(30)"), "No result.")
+    fake.enqueue(
+        code_reply("import time\nprint('start', flush=True)\ntime.sleep(30)"), "No result."
+    )
     text, runs = await run_executecode(fake, body={"max_attempts": 1, "run_timeout": 0.5})
     assert text == "No result."
     assert [r.status for r in runs] == ["timeout"]
