@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import signal
 import socket
+import sys
 import threading
 from types import FrameType
 from typing import Any
@@ -26,6 +27,18 @@ from .app import create_app
 from .state import ServerState
 
 logger = logging.getLogger(__name__)
+
+#: The longest a thread may hold the GIL before it is asked to hand it over (Python's default
+#: is 5 ms). CPU-bound work in worker threads (presidio, tokenizers) makes the event loop wait
+#: up to that long for the GIL after every poll, so /health and streams slow down by tens of
+#: milliseconds under such load; 1 ms keeps the loop responsive at a negligible cost.
+SWITCH_INTERVAL = 0.001
+
+
+def tune_interpreter() -> None:
+    """Apply the serving process's interpreter settings (the GIL switch interval)."""
+    if sys.getswitchinterval() > SWITCH_INTERVAL:
+        sys.setswitchinterval(SWITCH_INTERVAL)
 
 
 def find_state(app: Any) -> ServerState | None:
@@ -90,6 +103,7 @@ def config_for(settings: Settings, app: Any, **extra: Any) -> uvicorn.Config:
 
 def run(settings: Settings, app: Starlette | None = None) -> None:
     """Serve until a signal arrives; with ``settings.workers > 1`` in worker processes."""
+    tune_interpreter()
     if settings.workers <= 1:
         config = config_for(settings, app or create_app(settings))
         DrainingServer(config, settings.drain_grace).run()
@@ -100,7 +114,10 @@ def run(settings: Settings, app: Starlette | None = None) -> None:
 def run_workers(settings: Settings) -> None:
     """Fork ``settings.workers`` processes serving one listening socket; SIGTERM/SIGINT are
     passed on to every worker, which drains and exits; dead workers are replaced."""
-    sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET)
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and
+    # accepted sockets inherit it; without it keep-alive responses wait 40 ms (Nagle).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((settings.host, settings.port))
     sock.listen(2048)

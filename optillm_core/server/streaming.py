@@ -13,7 +13,7 @@ producer task so that keep-alives can flow while their earlier stages work.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,7 +112,7 @@ class StreamingCompletion:
         #: the chunks sent, kept only when conversations are logged
         self.streamed: list[Chunk] | None = [] if engine.settings.log_conversations else None
 
-    async def _events(self) -> AsyncIterator[_Item]:
+    async def _events(self) -> AsyncGenerator[_Item, None]:
         try:
             with anyio.fail_after(self.engine.settings.request_timeout):
                 self.outcome = await self.engine.run(self.chat, state=self.state)

@@ -149,12 +149,12 @@ class OpenAICompatibleUpstream:
                 stream_cls=openai.AsyncStream[object],
             )
             async with stream:
-                async for chunk in stream:
-                    if not isinstance(chunk, dict):
+                async for item in stream:
+                    if not isinstance(item, dict):
                         raise ValueError("stream chunk is not an object")
-                    if any(c.get("finish_reason") for c in chunk.get("choices") or []):
+                    if any(c.get("finish_reason") for c in item.get("choices") or []):
                         finished = True
-                    yield chunk
+                    yield item
         except (openai.APIError, ValueError, httpx2.HTTPError) as exc:
             raise translate_error(exc) from exc
         if not finished:

@@ -15,6 +15,7 @@ import os
 import re
 import socket
 import struct
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -694,3 +695,504 @@ def reconcile(result: LoadResult, fake: FakeUpstream, calls_per_request: int) ->
         if tag.startswith(result.label):
             result.duplicated.append(tag)
             result.problems.append(f"{tag}: {seen} upstream calls for an unanswered request")
+
+
+# -- event-loop health ---------------------------------------------------------------------
+
+CPU_PROGRAM = "total = 0\nfor i in range({n}):\n    total += i * i\nprint(total)\n"
+PII_TEXT = " ".join(
+    f"My name is Alice Walker {i}, mail alice{i}@example.com, call +1 415 555 {1000 + i:04d}, "
+    f"card 4111 1111 1111 1111, from 10.0.{i % 250}.7."
+    for i in range(30)
+)
+
+
+def importable(module: str) -> bool:
+    """Whether ``module`` can be imported here."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+@dataclass
+class LoopFigures:
+    """Loop lag and ``/health`` latency while one component was busy."""
+
+    component: str
+    busy_seconds: float
+    health_ms: list[float] = field(default_factory=list)
+    lag_ms: list[float] = field(default_factory=list)
+    note: str = ""
+
+    def summary(self) -> dict[str, Any]:
+        """The figures of this measurement."""
+        return {
+            "component": self.component,
+            "busy_s": round(self.busy_seconds, 2),
+            "health_probes": len(self.health_ms),
+            "health_p50_ms": round(percentile(self.health_ms, 0.5), 1),
+            "health_p99_ms": round(percentile(self.health_ms, 0.99), 1),
+            "health_max_ms": round(max(self.health_ms, default=float("nan")), 1),
+            "loop_lag_p99_ms": round(percentile(self.lag_ms, 0.99), 1),
+            "loop_lag_max_ms": round(max(self.lag_ms, default=float("nan")), 1),
+            "note": self.note,
+        }
+
+
+async def measure_loop(
+    url: str, component: str, busy: Callable[[], Any], note: str = ""
+) -> LoopFigures:
+    """Probe ``GET /health`` every 20 ms and the loop's lag every 5 ms while ``busy()`` runs in
+    the same event loop; bounded by ``busy`` itself (callers bound it)."""
+    figures = LoopFigures(component, 0.0, note=note)
+    done = anyio.Event()
+    health = url.rstrip("/").removesuffix("/v1") + "/health"
+
+    async def monitor() -> None:
+        while not done.is_set():
+            started = time.perf_counter()
+            await anyio.sleep(0.005)
+            figures.lag_ms.append((time.perf_counter() - started - 0.005) * 1000)
+
+    async def probe(client: httpx2.AsyncClient) -> None:
+        while not done.is_set():
+            started = time.perf_counter()
+            response = await client.get(health)
+            assert response.status_code == 200
+            figures.health_ms.append((time.perf_counter() - started) * 1000)
+            await anyio.sleep(0.02)
+
+    async with httpx2.AsyncClient(timeout=10) as client:
+        await client.get(health)  # the probe's connection is open before the work starts
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(monitor)
+            tg.start_soon(probe, client)
+            started = time.monotonic()
+            try:
+                await busy()
+            finally:
+                figures.busy_seconds = time.monotonic() - started
+                done.set()
+    return figures
+
+
+async def busy_sandbox(seconds_of_cpu: float = 1.2, runs: int = 2) -> None:
+    """``runs`` CPU-bound programs in the code sandbox at once (about ``seconds_of_cpu`` each)."""
+    from optillm_core.sandbox import Sandbox, SandboxLimits, SandboxOptions
+
+    sandbox = Sandbox(
+        SandboxLimits(timeout=30.0, cpu_seconds=30),
+        SandboxOptions(allow_no_network_isolation=True),
+    )
+    code = CPU_PROGRAM.format(n=int(seconds_of_cpu * 8_000_000))
+
+    async def one() -> None:
+        result = await sandbox.run(code)
+        assert result.ok, result.stderr[-500:]
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(runs):
+            tg.start_soon(one)
+
+
+async def busy_requests(url: str, model: str, text: str, count: int, **extra: Any) -> None:
+    """``count`` concurrent chat requests for ``model`` that must all succeed."""
+    async with httpx2.AsyncClient(base_url=url, timeout=120) as client:
+
+        async def one(i: int) -> None:
+            body = {"model": model, "messages": [{"role": "user", "content": f"{i} {text}"}]}
+            response = await client.post("/chat/completions", json={**body, **extra})
+            assert response.status_code == 200, response.text[:500]
+
+        async with anyio.create_task_group() as tg:
+            for i in range(count):
+                tg.start_soon(one, i)
+
+
+async def loop_health(budget: float = 100.0) -> list[LoopFigures]:
+    """Measure the loop while the sandbox, presidio (``optillm_privacy``) and the local engine
+    (``optillm_local``) are busy; a component that cannot be imported here is recorded as not
+    measured (``busy_seconds`` 0 and a note), never silently left out."""
+    from optillm_core.server.runner import tune_interpreter
+
+    previous = sys.getswitchinterval()
+    tune_interpreter()  # as ``optillm serve`` does
+    try:
+        return await _loop_health()
+    finally:
+        sys.setswitchinterval(previous)
+
+
+async def _loop_health() -> list[LoopFigures]:
+    out: list[LoopFigures] = []
+    fake = FakeUpstream("the answer")
+    async with proxy(fake, keepalive_interval=0) as (_, url):
+        out.append(await measure_loop(url, "sandbox", busy_sandbox, "2 CPU-bound programs"))
+    if importable("optillm_privacy"):
+        import optillm_privacy.plugin as privacy
+
+        async with proxy(fake, [privacy], keepalive_interval=0) as (_, url):
+            out.append(
+                await measure_loop(
+                    url,
+                    "presidio",
+                    lambda: busy_requests(url, "privacy-fake-model", PII_TEXT, 8),
+                    "8 concurrent privacy requests (4 KB of PII each); the first builds the analyzer",
+                )
+            )
+    else:
+        out.append(LoopFigures("presidio", 0.0, note="not measured: optillm_privacy not importable"))
+    if importable("optillm_local") and importable("torch"):
+        out.append(await _loop_health_local())
+    else:
+        out.append(LoopFigures("local engine", 0.0, note="not measured: optillm_local not importable"))
+    return out
+
+
+async def _loop_health_local() -> LoopFigures:
+    """The local engine (a tiny random-weight model) generating while ``/health`` is probed."""
+    import tempfile
+
+    from optillm_core.server.app import create_app
+    from optillm_core.testing import make_settings
+    from optillm_local import LocalConfig, LocalUpstream
+    from optillm_local.testing import build_tiny_model
+
+    with tempfile.TemporaryDirectory(prefix="optillm-rel-tiny-") as folder:
+        tiny = build_tiny_model(__import__("pathlib").Path(folder))
+        upstream = LocalUpstream(LocalConfig(), {})
+        app = create_app(make_settings(keepalive_interval=0), [], autoload=False, upstream=upstream)
+        async with serve_app(app) as url:
+            model = str(tiny.path)
+            await busy_requests(url, model, "warm up", 1, max_tokens=4)
+            return await measure_loop(
+                url,
+                "local engine",
+                lambda: busy_requests(url, model, "hello world", 6, max_tokens=48, n=2),
+                "6 concurrent requests, 48 tokens, n=2, tiny random-weight model",
+            )
+
+
+# -- disconnects -------------------------------------------------------------------------
+
+LONG = " ".join(f"word{i}" for i in range(400))
+DISCONNECT_KINDS = ("plain-approach", "stream-passthrough", "stream-approach")
+DISCONNECT_MODELS = {
+    "plain-approach": "moa-fake-model",
+    "stream-passthrough": "fake-model",
+    "stream-approach": "moa-fake-model",
+}
+
+
+def slow_reply(body: dict[str, Any]) -> Any:
+    """Non-streaming calls of a ``slow`` request take 30 s; streams are long (paced by the
+    fake's chunk delay); everything else answers at once."""
+    from optillm_core.testing import Reply
+
+    text = json.dumps(body.get("messages"))
+    if "[id:slow" in text and not body.get("stream"):
+        return Reply(LONG, latency=30.0)
+    return Reply(LONG if body.get("stream") else "a short draft")
+
+
+async def wait_for(condition: Callable[[], bool], within: float) -> bool:
+    """Poll ``condition`` every 5 ms for at most ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        await anyio.sleep(0.005)
+    return condition()
+
+
+async def disconnect_once(
+    client: httpx2.AsyncClient, fake: FakeUpstream, kind: str, i: int
+) -> float:
+    """One request that the client abandons mid-way (three moa draft calls in flight, or the
+    answer's stream begun); returns how long the upstream then took to see every call of the
+    request end (at most 1 s is accepted; the wait stops there)."""
+    body: dict[str, Any] = {"model": DISCONNECT_MODELS[kind], "stream": kind != "plain-approach"}
+    if kind == "plain-approach":
+        body["messages"] = tagged(f"slow-{i}")
+        with anyio.CancelScope() as scope:
+
+            async def request() -> None:
+                await client.post("/chat/completions", json=body)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(request)
+                assert await wait_for(lambda: fake.in_flight >= 3, 5.0), fake.in_flight
+                scope.cancel()  # the client goes away with three draft calls in flight
+    else:
+        body["messages"] = tagged(f"stream-{i}")
+        async with client.stream("POST", "/chat/completions", json=body) as response:
+            assert response.status_code == 200
+            async for line in response.aiter_lines():
+                if "word" in line:  # the answer's stream has begun
+                    break
+    started = time.monotonic()
+    assert await wait_for(lambda: fake.in_flight == 0, 1.0), (
+        f"{fake.in_flight} upstream calls still running 1 s after the disconnect ({kind})"
+    )
+    return time.monotonic() - started
+
+
+@dataclass
+class DisconnectFigures:
+    """What a run of disconnect repetitions measured."""
+
+    repetitions: int
+    waits: list[float] = field(default_factory=list)
+    before: Snapshot | None = None
+    after: Snapshot | None = None
+    disconnects_recorded: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        """The figures of the run."""
+        assert self.before is not None and self.after is not None
+        return {
+            "repetitions_per_shape": self.repetitions,
+            "disconnects": len(self.waits),
+            "recorded_by_proxy": self.disconnects_recorded,
+            "upstream_abort_p99_ms": round(percentile(self.waits, 0.99) * 1000, 1),
+            "upstream_abort_max_ms": round(max(self.waits) * 1000, 1),
+            "tasks_delta": self.after.tasks - self.before.tasks,
+            "sockets_delta": self.after.sockets - self.before.sockets,
+            "rss_delta_kib": self.after.rss_kib - self.before.rss_kib,
+        }
+
+
+async def disconnect_run(repetitions: int) -> DisconnectFigures:
+    """``repetitions`` disconnects of each shape against a fresh proxy (after one warm-up of
+    each), with this process's resources measured before and after."""
+    import optillm_moa.plugin as moa
+
+    fake = FakeUpstream(slow_reply, supports_n=False, stream_chunk_delay=0.05)
+    figures = DisconnectFigures(repetitions)
+    async with (
+        proxy(fake, [moa], keepalive_interval=0) as (app, url),
+        httpx2.AsyncClient(base_url=url, timeout=30) as client,
+    ):
+        metrics = app.state.server.metrics
+        for kind in DISCONNECT_KINDS:
+            await disconnect_once(client, fake, kind, -1)
+        await anyio.sleep(0.1)
+        figures.before = Snapshot.take()
+        recorded = metrics.disconnects
+        for i in range(repetitions):
+            for kind in DISCONNECT_KINDS:
+                figures.waits.append(await disconnect_once(client, fake, kind, i))
+        await wait_for(lambda: metrics.disconnects >= recorded + 3 * repetitions, 2.0)
+        figures.disconnects_recorded = metrics.disconnects - recorded
+        await wait_for(lambda: len(asyncio.all_tasks()) <= figures.before.tasks, 2.0)
+        await anyio.sleep(0.05)
+        figures.after = Snapshot.take()
+    return figures
+
+
+# -- graceful shutdown -------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A free loopback port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_proxy_process(
+    upstream: str, *args: str, env: dict[str, str] | None = None, stderr: Any = None
+) -> tuple[Any, str]:
+    """``python -m optillm_core`` over ``upstream`` on a free port, once it is ready;
+    returns ``(process, base URL without /v1)``."""
+    import subprocess
+    import sys
+
+    import httpx
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "optillm_core", "--base-url", upstream, "--port", str(port), *args],
+        env=env if env is not None else {"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+        stdout=subprocess.DEVNULL,
+        stderr=stderr if stderr is not None else subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{base}/health/ready", timeout=1).status_code == 200:
+                return process, base
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline or process.poll() is not None:
+            process.kill()
+            raise RuntimeError("the proxy did not start")
+        time.sleep(0.05)
+
+
+@dataclass
+class ShutdownFigures:
+    """What a SIGTERM under load showed."""
+
+    in_flight: int
+    drain_grace: float
+    drain_timeout: float
+    exit_code: int | None = None
+    not_ready_after: float = float("nan")
+    exited_after: float = float("nan")
+    statuses: dict[int, int] = field(default_factory=dict)
+    refused_status: int = 0
+    refused_code: str | None = None
+    answers_ok: bool = False
+    upstream_calls: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        """The figures of the run."""
+        return {
+            "in_flight_at_sigterm": self.in_flight,
+            "completed_200": self.statuses.get(200, 0),
+            "other_statuses": {str(k): v for k, v in self.statuses.items() if k != 200},
+            "readiness_503_after_ms": round(self.not_ready_after * 1000, 1),
+            "new_request_status": self.refused_status,
+            "exit_code": self.exit_code,
+            "exited_after_s": round(self.exited_after, 2),
+            "drain_grace_s": self.drain_grace,
+            "drain_timeout_s": self.drain_timeout,
+        }
+
+
+def sigterm_under_load(
+    in_flight: int = 50, latency: float = 1.5, grace: float = 0.5, drain: float = 10.0
+) -> ShutdownFigures:
+    """Start a proxy process, put ``in_flight`` requests in flight (upstream ``latency``),
+    send SIGTERM, and watch: readiness, a new request, the in-flight answers, the exit."""
+    import signal
+    import threading
+
+    import httpx
+
+    figures = ShutdownFigures(in_flight, grace, drain)
+    fake = FakeUpstream(lambda body: f"answer {body['messages'][0]['content']}", latency=latency)
+    results: dict[int, tuple[int, str]] = {}
+    with fake.serve_in_thread() as upstream:
+        process, base = start_proxy_process(
+            upstream, "--drain-grace", str(grace), "--drain-timeout", str(drain)
+        )
+        try:
+
+            def call(i: int) -> None:
+                body = {"model": "m", "messages": [{"role": "user", "content": f"q{i}"}]}
+                try:
+                    response = httpx.post(f"{base}/v1/chat/completions", json=body, timeout=60)
+                    results[i] = (response.status_code, response.text)
+                except httpx.HTTPError as exc:
+                    results[i] = (0, repr(exc))
+
+            threads = [threading.Thread(target=call, args=(i,)) for i in range(in_flight)]
+            for thread in threads:
+                thread.start()
+            deadline = time.monotonic() + 15
+            while fake.in_flight < in_flight and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert fake.in_flight == in_flight, fake.in_flight
+            signalled = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            with httpx.Client(base_url=base, timeout=5) as client:
+                while client.get("/health/ready").status_code != 503:
+                    if time.monotonic() - signalled > 5:
+                        break
+                    time.sleep(0.002)
+                figures.not_ready_after = time.monotonic() - signalled
+                late = {"model": "m", "messages": [{"role": "user", "content": "late"}]}
+                refused = client.post("/v1/chat/completions", json=late)
+                figures.refused_status = refused.status_code
+                if refused.headers.get("content-type", "").startswith("application/json"):
+                    figures.refused_code = refused.json().get("error", {}).get("code")
+                    if not refused.headers.get("retry-after"):
+                        figures.refused_code = "no retry-after"
+            figures.exit_code = process.wait(timeout=grace + drain + 10)
+            figures.exited_after = time.monotonic() - signalled
+            for thread in threads:
+                thread.join(timeout=15)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    for status, _ in results.values():
+        figures.statuses[status] = figures.statuses.get(status, 0) + 1
+    figures.answers_ok = sorted(results) == list(range(in_flight)) and all(
+        f"answer q{i}" in results[i][1] for i in range(in_flight)
+    )
+    figures.upstream_calls = fake.call_count
+    return figures
+
+
+# -- a fake upstream process for the benchmarks --------------------------------------------
+
+FAULTS_BY_NAME: dict[str, Fault] = {
+    "429": Fault(429, message="slow down", headers={"retry-after": "1"}),
+    "500": Fault(500),
+    "503": Fault(503),
+    "cut": Fault(stream_cut=True),
+    "malformed": Fault(malformed=True),
+    "drop": Fault(drop=True),
+}
+FAULT_TAG = re.compile(r"\[fault:([a-z0-9]+)\]")
+
+
+def fault_router(fake: FakeUpstream) -> Callable[..., Any]:
+    """``fake`` as an ASGI app that also serves ``GET /__log`` (the request tags, in order, and
+    the in-flight count) and ``POST /__reset``, and that applies a ``[fault:NAME]`` tag found
+    in a chat request to that very request (see ``FAULTS_BY_NAME``)."""
+
+    async def app(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+        if scope["type"] != "http":
+            await fake(scope, receive, send)
+            return
+        path = scope["path"]
+        if path in ("/__log", "/__reset"):
+            if path == "/__reset":
+                fake.reset()
+            payload = {
+                "tags": [request_tag(record.body) for record in fake.requests],
+                "in_flight": fake.in_flight,
+                "max_in_flight": fake.max_in_flight,
+            }
+            data = json.dumps(payload).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
+            await send({"type": "http.response.body", "body": data})
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        raw = b"".join(chunks)
+        match = FAULT_TAG.search(raw.decode("utf-8", "replace"))
+        if match and match.group(1) in FAULTS_BY_NAME:
+            fake.fail_next(FAULTS_BY_NAME[match.group(1)])
+        replayed = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": raw, "more_body": False}
+            return dict(await receive())
+
+        await fake._dispatch(scope, replay, send, in_process=False)
+
+    return app

@@ -42,13 +42,15 @@ def body(model: str, ban: dict[str, int], tokens: int, **extra: Any) -> dict[str
     }
 
 
-async def timed(call: Any, repeat: int) -> float:
-    """Best wall time of ``repeat`` runs of ``await call()``."""
-    best = float("inf")
+async def timed_rounds(calls: dict[str, Any], repeat: int) -> dict[str, float]:
+    """Best wall time of each ``await call()``; the calls take turns in every round, so a burst
+    of load from elsewhere does not hit one measurement only."""
+    best = dict.fromkeys(calls, float("inf"))
     for _ in range(repeat):
-        started = time.perf_counter()
-        await call()
-        best = min(best, time.perf_counter() - started)
+        for name, call in calls.items():
+            started = time.perf_counter()
+            await call()
+            best[name] = min(best[name], time.perf_counter() - started)
     return best
 
 
@@ -64,18 +66,23 @@ async def bench_model(model: str, tokens: int, repeat: int) -> list[tuple[str, s
     eight = body(model, ban, tokens, n=8)
     await upstream.create(body(model, ban, 4, n=8))  # warm-up
 
-    t1 = await timed(lambda: upstream.create(one), repeat)
-    t8 = await timed(lambda: upstream.create(eight), repeat)
-
     async def sequential() -> None:
         for i in range(8):
             await upstream.create({**one, "seed": i})
 
-    t8s = await timed(sequential, repeat)
     cot_tokens = max(tokens // 2, 8)
     cot = body(model, ban, cot_tokens, decoding="cot_decoding", k=10)
-    tc = await timed(lambda: upstream.create(cot), repeat)
-    tcs = await timed(lambda: upstream.create({**cot, "batch_size": 1}), repeat)
+    times = await timed_rounds(
+        {
+            "n1": lambda: upstream.create(one),
+            "n8": lambda: upstream.create(eight),
+            "seq": sequential,
+            "cot": lambda: upstream.create(cot),
+            "cot_seq": lambda: upstream.create({**cot, "batch_size": 1}),
+        },
+        repeat,
+    )
+    t1, t8, t8s, tc, tcs = (times[k] for k in ("n1", "n8", "seq", "cot", "cot_seq"))
     return [
         ("device / dtype", f"{loaded.device} / {str(loaded.dtype).removeprefix('torch.')}"),
         ("load (first request)", f"{load_s:.2f} s"),

@@ -69,7 +69,7 @@ def beam_rows(ctx: DecodeContext, firsts: list[int], first_margin: float, p: Any
         rows,
         eos_ids=ctx.eos_ids,
         max_tokens=p.max_tokens,
-        token_text=ctx.loaded.token_text,  # type: ignore[arg-type]
+        token_text=ctx.loaded.token_text,
     )
     start = len(ctx.prompt)
     for row, sequence in zip(rows, out.tolist(), strict=True):

@@ -48,7 +48,7 @@ def _generation_config(ctx: DecodeContext, max_new_tokens: int, **overrides: Any
         "use_cache": True,
     }
     values.update(overrides)
-    return GenerationConfig(**values)
+    return GenerationConfig(**values)  # type: ignore[no-untyped-call]
 
 
 def new_rows(ctx: DecodeContext, count: int, stop: Sequence[str], logprobs: bool) -> list[Row]:
@@ -104,7 +104,7 @@ def generate_rows(
         rows,
         eos_ids=ctx.eos_ids,
         max_tokens=max_tokens,
-        token_text=ctx.loaded.token_text,  # type: ignore[arg-type]
+        token_text=ctx.loaded.token_text,
         recorder=recorder,
         top_logprobs=request.top_logprobs if logprobs else 0,
         margins=margins,

@@ -62,7 +62,7 @@ class LoadedModel:
     peft: Any = None
     #: adapter id (as written in model strings) → peft adapter name
     adapters: dict[str, str] = field(default_factory=dict)
-    token_text: TokenText | None = None
+    token_text: TokenText = field(init=False)
 
     def __post_init__(self) -> None:
         self.token_text = TokenText(self.tokenizer)
@@ -194,7 +194,7 @@ def load_model(base: str, config: LocalConfig) -> LoadedModel:
         raise ModelLoadError(f"Model {base!r} needs a missing package: {exc}{hint}") from exc
     except (ValueError, RuntimeError) as exc:
         raise ModelLoadError(f"Model {base!r} could not be loaded: {exc}") from exc
-    model.eval()
+    model.eval()  # type: ignore[no-untyped-call]
     tokenizer.padding_side = "left"
     eos = _eos_ids(model, tokenizer)
     if tokenizer.pad_token_id is None:

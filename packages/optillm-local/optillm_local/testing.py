@@ -49,7 +49,7 @@ def build_tokenizer(chat_template: str | None = CHAT_TEMPLATE, vocab_size: int =
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
     tokenizer.train_from_iterator(CORPUS, trainer)
-    fast = PreTrainedTokenizerFast(
+    fast = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=tokenizer,
         bos_token="<s>",
         eos_token="</s>",
@@ -107,6 +107,6 @@ def build_tiny_model(
                 if "lora_" in name:
                     weight.normal_(0.0, 0.5, generator=generator)
         path = directory / f"adapter{i}"
-        peft_model.save_pretrained(path)
+        peft_model.save_pretrained(str(path))
         paths.append(path)
     return TinyModel(base, tuple(paths))

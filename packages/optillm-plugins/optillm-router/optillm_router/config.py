@@ -31,6 +31,9 @@ LABELS: tuple[str, ...] = (
     "re2",
 )
 
+#: Labels whose approach executes code, with the reason they are never routed to.
+NOT_ROUTED: dict[str, str] = {"z3": "executes code, never run for a routed request"}
+
 DEFAULT_MODEL = "codelion/optillm-modernbert-large"
 DEFAULT_BASE_MODEL = "answerdotai/ModernBERT-large"
 
@@ -100,6 +103,8 @@ class RouterConfig(BaseModel):
             raise ValueError(f"not an approach slug: {value!r}")
         if value == "router":
             raise ValueError("the router cannot fall back to itself")
+        if value in NOT_ROUTED:
+            raise ValueError(f"{value!r} {NOT_ROUTED[value]}")
         return value
 
 

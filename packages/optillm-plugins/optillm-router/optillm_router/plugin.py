@@ -35,7 +35,7 @@ from optillm_core import (
 )
 from optillm_core.features import FIELDS, requested
 
-from .config import LABELS, RouterConfig, effective_config
+from .config import LABELS, NOT_ROUTED, RouterConfig, effective_config
 from .routing import Route, choose
 
 if TYPE_CHECKING:
@@ -95,10 +95,15 @@ class Router(Approach):
     def describe(self, registry: Registry | None = None) -> dict[str, Any]:
         """The usual description plus the label set and which labels are installed."""
         installed = set(registry.approaches) if registry is not None else None
-        labels = [
-            {"label": label, "installed": None if installed is None else label in installed}
-            for label in LABELS
-        ]
+        labels: list[dict[str, Any]] = []
+        for label in LABELS:
+            row: dict[str, Any] = {
+                "label": label,
+                "installed": None if installed is None else label in installed,
+            }
+            if label in NOT_ROUTED:
+                row["note"] = NOT_ROUTED[label]
+            labels.append(row)
         return {**super().describe(registry), "labels": labels}
 
     # -- the classifier --------------------------------------------------------------------
@@ -161,9 +166,16 @@ class Router(Approach):
         """The probability of every label for this request (in a worker thread)."""
         text = f"{ctx.system_prompt}\n\nUser: {ctx.query}"
         work = functools.partial(classifier.predict, text, config.effort, config.max_length)
-        return await anyio.to_thread.run_sync(
-            work, limiter=self._inference_limiter(), abandon_on_cancel=True
-        )
+        try:
+            return await anyio.to_thread.run_sync(
+                work, limiter=self._inference_limiter(), abandon_on_cancel=True
+            )
+        except Exception as exc:
+            ctx.log.exception("router: classification failed")
+            raise OptillmError(
+                f"router: the classifier failed on this request ({_reason(exc)}).",
+                code="router_classification_failed",
+            ) from exc
 
     # -- the request -----------------------------------------------------------------------
     def _announce(self, ctx: RequestContext, header: str) -> None:

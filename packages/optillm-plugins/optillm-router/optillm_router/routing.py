@@ -1,5 +1,10 @@
 """From the classifier's probabilities to the approach that runs: the most probable label that
-is installed (and allowed) and honours the request's features; the others are reported."""
+is installed (and allowed), honours the request's features and may run on a routed request; the
+labels passed over are reported.
+
+Code-executing approaches (``z3``) never run on a routed request: the prompt picks the route, and
+text in a prompt must not be able to switch on code execution (the same rule as for an
+``<optillm_approach>`` tag; the core marks routed runs and such approaches refuse them)."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from typing import Any
 
 from optillm_core import ApproachError
 
-from .config import LABELS
+from .config import LABELS, NOT_ROUTED
 
 
 @dataclass(frozen=True)
@@ -56,13 +61,17 @@ def ranked(probabilities: Sequence[float]) -> list[tuple[str, float]]:
 def choose(
     probabilities: Sequence[float], available: Mapping[str, Any], used: Collection[str]
 ) -> Route:
-    """The most probable label in ``available`` whose approach honours every feature in
-    ``used`` (``none`` honours all, so a route is found whenever it is available)."""
+    """The most probable label in ``available``, not in :data:`NOT_ROUTED`, whose approach
+    honours every feature in ``used`` (``none`` honours all: a route is found whenever it is
+    available)."""
     skipped: list[Skipped] = []
     for label, probability in ranked(probabilities):
         approach = available.get(label)
         if approach is None:
             skipped.append(Skipped(label, probability, "not installed"))
+            continue
+        if label in NOT_ROUTED:
+            skipped.append(Skipped(label, probability, NOT_ROUTED[label]))
             continue
         missing = sorted(set(used) - set(approach.features))
         if missing:

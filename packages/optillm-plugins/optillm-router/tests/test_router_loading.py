@@ -195,3 +195,21 @@ async def test_trace_records_the_load_and_the_route_with_skipped_labels() -> Non
     again = await engine.run(request)
     await again.result.collect()
     assert [e.kind for e in again.state.trace.entries] == ["route", "create"]  # loaded once
+
+
+class Broken(LoadedClassifier):
+    def predict(self, text: str, effort: float, max_length: int) -> list[float]:
+        raise RuntimeError("CUDA out of memory")
+
+
+@pytest.mark.anyio
+async def test_a_classifier_that_fails_on_a_request_is_a_clear_500_not_a_plain_call() -> None:
+    fake = FakeUpstream("x")
+    router = Router(lambda source: Broken(None, None, "cpu"))
+    app = router_app(fake, router=router, fallback="none")  # fallback is for loading only
+    with pytest.raises(openai.InternalServerError) as raised:
+        await ask(app)
+    assert raised.value.status_code == 500
+    assert "classifier failed" in raised.value.message
+    assert "CUDA out of memory" in raised.value.message
+    assert fake.call_count == 0

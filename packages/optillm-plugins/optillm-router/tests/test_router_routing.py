@@ -14,6 +14,7 @@ from optillm_bon import plugin as bon_plugin
 from optillm_core.testing import FakeUpstream, openai_client
 from optillm_moa import plugin as moa_plugin
 from optillm_re2 import plugin as re2_plugin
+from optillm_z3 import plugin as z3_plugin
 
 USER = [{"role": "user", "content": "what is the capital of france"}]
 
@@ -59,6 +60,16 @@ async def test_label_not_installed_falls_to_the_next_most_probable_installed_one
     assert raw.http_response.headers["x-optillm-routed"] == f"re2;p={probability(biases, 're2')}"
     assert fake.call_count == 1  # re2: one call that reads the question twice
     assert "Read the question again" in json.dumps(fake.bodies[0]["messages"])
+
+
+@pytest.mark.anyio
+async def test_code_executing_label_is_passed_over_even_when_installed() -> None:
+    fake = FakeUpstream("Paris")
+    biases = {"z3": 6.0, "re2": 3.0}
+    app = router_app(fake, [z3_plugin, re2_plugin], model_path=build_classifier(biases))
+    raw = await ask(app)
+    assert raw.http_response.headers["x-optillm-routed"] == f"re2;p={probability(biases, 're2')}"
+    assert fake.call_count == 1
 
 
 @pytest.mark.anyio
@@ -160,4 +171,6 @@ async def test_approaches_endpoint_lists_labels_and_which_are_installed() -> Non
         "re2",
     ]
     assert {label for label, yes in installed.items() if yes} == {"none", "bon", "moa"}
+    notes = {item["label"]: item.get("note") for item in row["labels"] if item.get("note")}
+    assert list(notes) == ["z3"]
     assert "model_path" in row["parameters"]["properties"]
