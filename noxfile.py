@@ -68,6 +68,25 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/proxy_bench.py", *session.posargs, env=OFFLINE_ENV)
 
 
+@nox.session
+def reliability(session: nox.Session) -> None:
+    """Full-size reliability figures (faults, retries, disconnects, load, shutdown, event
+    loop, fuzzing) and the slow reliability tests; regenerates docs/reliability.md. Options
+    after ``--`` go to benchmarks/reliability_bench.py (e.g. ``-- --quick``)."""
+    install_everything(session)
+    session.run("pytest", "tests/reliability", "-m", "slow", env=OFFLINE_ENV)
+    session.run("python", "benchmarks/reliability_bench.py", *session.posargs, env=OFFLINE_ENV)
+
+
+@nox.session(default=False)
+def soak(session: nox.Session) -> None:
+    """Mixed traffic for 10 minutes (``-- --soak-seconds N`` to change): RSS and open file
+    descriptors of the proxy must stay flat within 10 %; updates docs/reliability.md."""
+    install_everything(session)
+    args = ["--sections", "soak", *session.posargs]
+    session.run("python", "benchmarks/reliability_bench.py", *args, env=OFFLINE_ENV)
+
+
 @nox.session(name="bench-local")
 def bench_local(session: nox.Session) -> None:
     """Local engine throughput (needs optillm-local)."""

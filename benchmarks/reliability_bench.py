@@ -109,7 +109,9 @@ def upstream_log(upstream: str, reset: bool = False) -> list[str | None]:
 
     base = upstream.removesuffix("/v1")
     response = (
-        httpx.post(f"{base}/__reset", timeout=10) if reset else httpx.get(f"{base}/__log", timeout=30)
+        httpx.post(f"{base}/__reset", timeout=10)
+        if reset
+        else httpx.get(f"{base}/__log", timeout=30)
     )
     return list(response.json()["tags"])
 
@@ -175,7 +177,6 @@ async def section_faults() -> dict[str, Any]:
 async def section_retries() -> dict[str, Any]:
     """Upstream calls per fault class with ``upstream_max_retries=2`` (every attempt fails)."""
     import optillm_moa.plugin as moa
-
     from optillm_core.testing import Fault
 
     now = {"retry-after": "0"}
@@ -260,7 +261,7 @@ async def section_load(quick: bool) -> dict[str, Any]:
         proxy_process(upstream, "--max-concurrent-requests", str(limit)) as (url, pid),
     ):
         over = await rel_kit.load(
-            url, "fake-model", burst, burst, label="over", timeout=30, limit_seconds=120
+            url, "fake-model", burst, burst, label="over", request_timeout=30, limit_seconds=120
         )
         rel_kit.reconcile(over, RemoteLog(upstream_log(upstream)), calls_per_request=1)
         out["overload"] = {
@@ -384,7 +385,9 @@ async def soak(seconds: float, rate: float = 10.0) -> dict[str, Any]:
             async def sampler(stop: anyio.Event) -> None:
                 started = time.monotonic()
                 while not stop.is_set():
-                    samples.append({"t": round(time.monotonic() - started, 1), **proc_resources(pid)})
+                    samples.append(
+                        {"t": round(time.monotonic() - started, 1), **proc_resources(pid)}
+                    )
                     with anyio.move_on_after(5):
                         await stop.wait()
 

@@ -93,7 +93,9 @@ def failures(figures: dict[str, Any]) -> list[str]:
         for row in retries["rows"]:
             wanted = 3 if row["fault"] in RETRIED else 1
             if row["upstream_calls"] != wanted:
-                out.append(f"retries: {row['fault']}: {row['upstream_calls']} calls, wanted {wanted}")
+                out.append(
+                    f"retries: {row['fault']}: {row['upstream_calls']} calls, wanted {wanted}"
+                )
     gone = figures.get("disconnects")
     if gone:
         if gone["upstream_abort_max_ms"] > 1000:
@@ -101,7 +103,9 @@ def failures(figures: dict[str, Any]) -> list[str]:
         if gone["recorded_by_proxy"] != gone["disconnects"]:
             out.append("disconnects: not every disconnect was recorded")
         if gone["tasks_delta"] > 0 or gone["sockets_delta"] > 2:
-            out.append(f"disconnects: tasks {gone['tasks_delta']:+}, sockets {gone['sockets_delta']:+}")
+            out.append(
+                f"disconnects: tasks {gone['tasks_delta']:+}, sockets {gone['sockets_delta']:+}"
+            )
         if gone["rss_delta_kib"] > 12 * 1024:
             out.append(f"disconnects: RSS grew {gone['rss_delta_kib']} KiB")
     load = figures.get("load")
@@ -110,7 +114,9 @@ def failures(figures: dict[str, Any]) -> list[str]:
             row = load[key]
             if row["lost"] or row["duplicated"]:
                 out.append(f"load {key}: {row['lost']} lost, {row['duplicated']} duplicated")
-        if set(load["passthrough"]["statuses"]) != {"200"} or set(load["bon"]["statuses"]) != {"200"}:
+        if set(load["passthrough"]["statuses"]) != {"200"} or set(load["bon"]["statuses"]) != {
+            "200"
+        }:
             out.append("load: a request within the limit was not answered 200")
         if not set(load["overload"]["statuses"]) <= {"200", "429", "503"}:
             out.append(f"overload: statuses {load['overload']['statuses']}")
@@ -146,7 +152,7 @@ def _summary(figures: dict[str, Any]) -> list[str]:
     faults = figures.get("faults")
     if faults:
         rows.append(
-            f"| upstream faults | {faults['cases']} cases: 13 fault classes × none/moa × "
+            f"| upstream faults | {faults['cases']} cases: 13 fault classes x none/moa x "
             f"plain/stream | {faults['cases']} | {faults['cases'] - faults['passed']} | "
             f"{_ms(max(r['seconds'] for r in faults['rows']) * 1000)} (max) | tasks "
             f"+{faults['leaked_tasks']}, sockets +{faults['leaked_sockets']} | "
@@ -166,7 +172,7 @@ def _summary(figures: dict[str, Any]) -> list[str]:
     gone = figures.get("disconnects")
     if gone:
         rows.append(
-            f"| client disconnects | 3 shapes × {gone['repetitions_per_shape']} | "
+            f"| client disconnects | 3 shapes x {gone['repetitions_per_shape']} | "
             f"{gone['disconnects']} | - | {_ms(gone['upstream_abort_p99_ms'])} until the "
             f"upstream saw the abort | tasks {gone['tasks_delta']:+}, sockets "
             f"{gone['sockets_delta']:+}, RSS {gone['rss_delta_kib'] / 1024:+.1f} MiB | "
@@ -177,10 +183,13 @@ def _summary(figures: dict[str, Any]) -> list[str]:
         for key, what in (
             ("passthrough", "passthrough, concurrency 64, upstream 50 ms"),
             ("bon", "bon (4 upstream calls each), concurrency 16"),
-            ("overload", f"burst of {load['overload']['sent']} at limit {load['overload']['limit']}"),
+            (
+                "overload",
+                f"burst of {load['overload']['sent']} at limit {load['overload']['limit']}",
+            ),
         ):
             row = load[key]
-            statuses = ", ".join(f"{v}× {k}" for k, v in row["statuses"].items())
+            statuses = ", ".join(f"{v}x {k}" for k, v in row["statuses"].items())
             p99 = _ms(row["p99_ms"])
             if key == "overload":
                 p99 += f"; rejections {_ms(row['rejected_p99_ms'])}"
@@ -207,7 +216,9 @@ def _summary(figures: dict[str, Any]) -> list[str]:
                     f"{'ok' if row['health_p99_ms'] < 100 else 'over 100 ms'} |"
                 )
             else:
-                rows.append(f"| event loop: {row['component']} | {row['note']} | - | - | - | - | - |")
+                rows.append(
+                    f"| event loop: {row['component']} | {row['note']} | - | - | - | - | - |"
+                )
     fuzz = figures.get("fuzz")
     if fuzz:
         rows.append(
@@ -243,9 +254,7 @@ def _faults(faults: dict[str, Any]) -> list[str]:
         "| --- | --- | --- | --- | --- |",
     ]
     for case, by_column in cells.items():
-        lines.append(
-            f"| {case} | " + " | ".join(by_column.get(c, "n/a") for c in columns) + " |"
-        )
+        lines.append(f"| {case} | " + " | ".join(by_column.get(c, "n/a") for c in columns) + " |")
     return lines
 
 

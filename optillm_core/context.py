@@ -58,6 +58,8 @@ class RequestState:
     upstream_ok: bool = False
     #: every upstream call's request and response, kept only when conversations are logged
     calls_log: list[dict[str, Any]] | None = None
+    #: the resolved plan, set as soon as it is known (for response headers)
+    plan: Any = None
     #: request features removed because an approach could not honour them
     dropped_features: list[str] = field(default_factory=list)
     #: extra response headers set by stages (e.g. ``x-optillm-routed``), plain and streamed

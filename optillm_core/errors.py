@@ -75,11 +75,15 @@ class AuthenticationError(OptillmError):
 
 
 class BudgetExceededError(OptillmError):
-    """A request would exceed its upstream call or token budget (429)."""
+    """A request would exceed its upstream call or token budget (429, not to be retried)."""
 
     status = 429
     type = "budget_exceeded"
     code = "budget_exceeded"
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.headers.setdefault("x-should-retry", "false")
 
 
 class UpstreamError(OptillmError):

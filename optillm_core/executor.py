@@ -160,6 +160,7 @@ class Engine:
         async def innermost(req: ChatRequest) -> ApproachResult:
             ready = self.prepare(req)
             prepared.append(ready)
+            state.plan = ready.plan
             state.dropped_features = ready.dropped_features
             return await self.run_plan(ready, state)
 
@@ -167,7 +168,7 @@ class Engine:
         for middleware in reversed(self.registry.middleware):
             call = _wrap(middleware, call)
         result = await call(request)
-        ready = prepared[-1]
+        ready = prepared[-1] if prepared else self.prepare(request)
         return Outcome(result, ready.plan, ready.request.model, state)
 
     async def run_plan(self, prepared: PreparedRequest, state: RequestState) -> ApproachResult:

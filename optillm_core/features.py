@@ -34,13 +34,17 @@ def _has_media(messages: list[Message]) -> bool:
     )
 
 
+def _present(value: Any) -> bool:
+    return value is not None and value is not False and value != [] and value != ""
+
+
 def requested(request: ChatRequest) -> set[str]:
     """The features a request uses."""
     extras = request.extras
     used = {
         feature
         for feature, names in FIELDS.items()
-        if any(extras.get(name) not in (None, False, [], "") for name in names)
+        if any(_present(extras.get(name)) for name in names)
     }
     if _has_media(request.messages):
         used.add("images")

@@ -165,15 +165,15 @@ def as_chunks(result: ApproachResult, offset: int = 0) -> AsyncIterator[Chunk]:
 async def _merged(parts: list[tuple[ApproachResult, int]]) -> AsyncIterator[Chunk]:
     send, receive = anyio.create_memory_object_stream[Chunk](max_buffer_size=64)
 
-    async def pump(result: ApproachResult, offset: int) -> None:
-        async with send.clone() as out:
+    async def pump(result: ApproachResult, offset: int, out: Any) -> None:
+        async with out:
             async for chunk in as_chunks(result, offset):
                 await out.send(chunk)
 
     async with task_group() as tg:
         async with send:
             for result, offset in parts:
-                tg.start_soon(pump, result, offset)
+                tg.start_soon(pump, result, offset, send.clone())
         async with receive:
             async for chunk in receive:
                 yield chunk

@@ -154,7 +154,16 @@ class RequestFinisher:
             usage.completion_tokens,
         )
         if server.conversations is not None and self.chat is not None:
-            await server.conversations.write(
+            await self._log_conversation(status, approach, seconds, response)
+
+    async def _log_conversation(
+        self, status: int, approach: str, seconds: float, response: dict[str, Any] | None
+    ) -> None:
+        assert self.server.conversations is not None
+        assert self.chat is not None
+        usage = self.state.usage
+        try:
+            await self.server.conversations.write(
                 {
                     "request_id": self.state.request_id,
                     "timestamp": time.time(),
@@ -167,6 +176,8 @@ class RequestFinisher:
                     "usage": usage.to_openai(),
                 }
             )
+        except OSError as exc:  # a full disk must not cost the client its answer
+            logger.warning("conversation log write failed for %s: %s", self.state.request_id, exc)
 
 
 def _upstream_key(request: Request, settings: Any) -> str | None:
@@ -192,9 +203,14 @@ async def chat_completions(request: Request) -> Response | StreamingCompletion:
         if chat.stream:
             streaming = True
             return StreamingCompletion(
-                engine, chat, state, _stream_done(server, finish), error_response
+                engine,
+                chat,
+                state,
+                _stream_done(server, finish),
+                error_response,
+                passthrough=engine.is_passthrough(chat),
             )
-        with anyio.fail_after(engine.settings.request_timeout):
+        with anyio.fail_after(engine.settings.request_timeout or None):
             outcome = await until_disconnect(request, lambda: engine.run(chat, state=state))
             result = outcome.result
             if result.stream is not None:
@@ -270,6 +286,12 @@ async def models(request: Request) -> Response:
         data = [
             {"id": engine.settings.model, "object": "model", "created": 0, "owned_by": "optillm"}
         ]
+    default = engine.settings.model
+    data = list(data) + [
+        {"id": f"{slug}-{default}", "object": "model", "created": 0, "owned_by": "optillm"}
+        for slug, stage in sorted(engine.registry.stages.items())
+        if not stage.hidden and slug != "none"
+    ]
     return JSONResponse({"object": "list", "data": data})
 
 

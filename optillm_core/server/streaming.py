@@ -46,8 +46,17 @@ class _Item:
 class _Sender:
     """Sends items to the client, starting the SSE response at the right moment."""
 
-    def __init__(self, scope: Scope, send: Send, render_error: Callable[[OptillmError], Any]):
+    def __init__(
+        self,
+        scope: Scope,
+        send: Send,
+        render_error: Callable[[OptillmError], Any],
+        state: RequestState,
+    ) -> None:
         self.scope = scope
+        self.state = state
+        #: the response is complete: a disconnect after this is the normal end, not an abort
+        self.done = False
         self.send = send
         self.render_error = render_error
         self.started = False
@@ -57,7 +66,8 @@ class _Sender:
     async def start(self) -> None:
         if not self.started:
             self.started = True
-            await self.send({"type": "http.response.start", "status": 200, "headers": self.headers})
+            headers = self.headers + _state_headers(self.state)
+            await self.send({"type": "http.response.start", "status": 200, "headers": headers})
 
     async def body(self, data: bytes) -> None:
         await self.start()
@@ -66,28 +76,35 @@ class _Sender:
     async def handle(self, item: _Item) -> bool:
         """Send one item; False when the response is complete."""
         if item.kind == "headers":
-            outcome: Outcome = item.payload
-            self.headers.append((b"x-optillm-approach", str(outcome.plan).encode()))
-            if outcome.state.dropped_features:
-                dropped = ",".join(outcome.state.dropped_features).encode()
-                self.headers.append((b"x-optillm-dropped-features", dropped))
-            for name, value in outcome.state.response_headers.items():
-                self.headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
-        elif item.kind == "data":
+            return True  # the headers come from the request state when the response starts
+        if item.kind == "data":
             await self.body(item.payload)
         else:
             error: OptillmError = item.payload
             if not self.started:
                 self.status = error.status
                 await self.render_error(error)(self.scope, _disconnected, self.send)
-                self.started = True
+                self.started = self.done = True
                 return False
             await self.body(sse(error.to_dict()))
         return True
 
     async def finish(self) -> None:
         await self.start()
+        self.done = True
         await self.send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _state_headers(state: RequestState) -> list[tuple[bytes, bytes]]:
+    """The ``x-optillm-*`` headers known once the plan is resolved."""
+    headers: list[tuple[bytes, bytes]] = []
+    if state.plan is not None:
+        headers.append((b"x-optillm-approach", str(state.plan).encode()))
+    if state.dropped_features:
+        headers.append((b"x-optillm-dropped-features", ",".join(state.dropped_features).encode()))
+    for name, value in state.response_headers.items():
+        headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+    return headers
 
 
 class StreamingCompletion:
@@ -114,7 +131,7 @@ class StreamingCompletion:
 
     async def _events(self) -> AsyncGenerator[_Item, None]:
         try:
-            with anyio.fail_after(self.engine.settings.request_timeout):
+            with anyio.fail_after(self.engine.settings.request_timeout or None):
                 self.outcome = await self.engine.run(self.chat, state=self.state)
                 include_usage = bool(
                     (self.chat.extras.get("stream_options") or {}).get("include_usage")
@@ -146,7 +163,7 @@ class StreamingCompletion:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve the stream; see the module docstring for when the status line goes out."""
-        sender = _Sender(scope, send, self.render_error)
+        sender = _Sender(scope, send, self.render_error, self.state)
         disconnected = False
         async with anyio.create_task_group() as tg:
 
@@ -154,8 +171,9 @@ class StreamingCompletion:
                 nonlocal disconnected
                 while (await receive())["type"] != "http.disconnect":
                     pass
-                disconnected = True
-                tg.cancel_scope.cancel()
+                if not sender.done:
+                    disconnected = True
+                    tg.cancel_scope.cancel()
 
             tg.start_soon(watch)
             if self.passthrough:

@@ -599,12 +599,12 @@ async def load(
     *,
     label: str = "",
     stream: bool = False,
-    timeout: float = 60.0,
+    request_timeout: float = 60.0,
     limit_seconds: float = 600.0,
 ) -> LoadResult:
     """Send ``count`` requests at ``concurrency`` (each with its own id in ``x-request-id``
     and in the prompt); check every answer names its own request. Bounded by
-    ``limit_seconds`` overall and ``timeout`` per request."""
+    ``limit_seconds`` overall and ``request_timeout`` per request."""
     result = LoadResult(label or model, count, concurrency)
     all_ids = [f"{label or 'r'}-{i}" for i in range(count)]
     ids = iter(all_ids)
@@ -660,7 +660,7 @@ async def load(
             await one(client, rid)
 
     started = time.monotonic()
-    async with httpx2.AsyncClient(base_url=url, timeout=timeout, limits=limits) as client:
+    async with httpx2.AsyncClient(base_url=url, timeout=request_timeout, limits=limits) as client:
         with anyio.move_on_after(limit_seconds):
             async with anyio.create_task_group() as tg:
                 for _ in range(concurrency):
@@ -844,11 +844,15 @@ async def _loop_health() -> list[LoopFigures]:
                 )
             )
     else:
-        out.append(LoopFigures("presidio", 0.0, note="not measured: optillm_privacy not importable"))
+        out.append(
+            LoopFigures("presidio", 0.0, note="not measured: optillm_privacy not importable")
+        )
     if importable("optillm_local") and importable("torch"):
         out.append(await _loop_health_local())
     else:
-        out.append(LoopFigures("local engine", 0.0, note="not measured: optillm_local not importable"))
+        out.append(
+            LoopFigures("local engine", 0.0, note="not measured: optillm_local not importable")
+        )
     return out
 
 
@@ -1149,7 +1153,9 @@ def fault_router(fake: FakeUpstream) -> Callable[..., Any]:
     the in-flight count) and ``POST /__reset``, and that applies a ``[fault:NAME]`` tag found
     in a chat request to that very request (see ``FAULTS_BY_NAME``)."""
 
-    async def app(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+    async def app(
+        scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]
+    ) -> None:
         if scope["type"] != "http":
             await fake(scope, receive, send)
             return

@@ -11,12 +11,12 @@ from typing import Any
 
 import anyio
 import httpx2
-import optillm_bon.plugin as bon
-import optillm_moa.plugin as moa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rel_kit import smart_reply, sse_events
 
+import optillm_bon.plugin as bon
+import optillm_moa.plugin as moa
 from optillm_core.testing import FakeUpstream, make_app
 
 EXAMPLES = int(os.environ.get("OPTILLM_FUZZ_EXAMPLES", "150"))
@@ -36,12 +36,16 @@ scalars = st.one_of(
 )
 json_values = st.recursive(
     scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 SLUGS = ["moa", "bon", "none", "nope", "", "privacy", "moa&bon", "bon|moa", "mcts"]
 model_strings = st.one_of(
-    st.text(alphabet=st.sampled_from(list("amobnx-&|/ _.:\u00e9\u4e2d\U0001f600\x00")), max_size=30),
+    st.text(
+        alphabet=st.sampled_from(list("amobnx-&|/ _.:\u00e9\u4e2d\U0001f600\x00")), max_size=30
+    ),
     st.text(max_size=30),
     st.builds(
         lambda a, sep, b: f"{a}{sep}{b}",
@@ -50,11 +54,18 @@ model_strings = st.one_of(
         st.sampled_from(["fake-model", "", "-", "x/y", "\u4e2d", "moa", "&"]),
     ),
 )
-text_part = st.fixed_dictionaries({"type": st.just("text"), "text": st.text(max_size=30) | json_values})
-image_part = st.fixed_dictionaries(
-    {"type": st.just("image_url"), "image_url": st.fixed_dictionaries({"url": st.text(max_size=30)}) | json_values}
+text_part = st.fixed_dictionaries(
+    {"type": st.just("text"), "text": st.text(max_size=30) | json_values}
 )
-odd_part = st.dictionaries(st.sampled_from(["type", "text", "image_url", "input_audio", "x"]), json_values, max_size=3)
+image_part = st.fixed_dictionaries(
+    {
+        "type": st.just("image_url"),
+        "image_url": st.fixed_dictionaries({"url": st.text(max_size=30)}) | json_values,
+    }
+)
+odd_part = st.dictionaries(
+    st.sampled_from(["type", "text", "image_url", "input_audio", "x"]), json_values, max_size=3
+)
 content = st.one_of(
     st.text(max_size=60),
     st.lists(st.one_of(text_part, image_part, odd_part, json_values), max_size=4),
@@ -87,7 +98,8 @@ bodies = st.fixed_dictionaries(
         "max_completion_tokens": numbers,
         "temperature": numbers,
         "stream": st.booleans() | json_values,
-        "stream_options": st.fixed_dictionaries({"include_usage": st.booleans() | json_values}) | json_values,
+        "stream_options": st.fixed_dictionaries({"include_usage": st.booleans() | json_values})
+        | json_values,
         "optillm_approach": model_strings | json_values,
         "optillm": st.dictionaries(st.sampled_from(SLUGS), json_values, max_size=2) | json_values,
         "tools": json_values,
@@ -133,7 +145,10 @@ near_valid = st.builds(
             "optillm_approach": st.sampled_from(SLUGS) | model_strings,
             "best_of_n": st.integers(min_value=-1, max_value=40) | numbers,
             "optillm": st.fixed_dictionaries(
-                {}, optional={"bon": st.dictionaries(st.sampled_from(["count", "x"]), numbers, max_size=2)}
+                {},
+                optional={
+                    "bon": st.dictionaries(st.sampled_from(["count", "x"]), numbers, max_size=2)
+                },
             ),
             "stop": st.lists(st.text(max_size=3), max_size=5) | json_values,
             "seed": numbers,
@@ -158,10 +173,18 @@ raw_bodies = st.one_of(
     bodies.map(lambda b: json.dumps(b, allow_nan=True).encode()),
     st.binary(max_size=200),
     st.text(max_size=80).map(lambda t: t.encode("utf-8", "surrogatepass")),
-    st.builds(deep, st.sampled_from([10, 100, 300, 500, 700, 900, 1000, 10_000, 100_000]), st.sampled_from(["array", "object", "messages"])),
+    st.builds(
+        deep,
+        st.sampled_from([10, 100, 300, 500, 700, 900, 1000, 10_000, 100_000]),
+        st.sampled_from(["array", "object", "messages"]),
+    ),
     st.builds(
         lambda size, at: json.dumps(
-            {"model": "fake-model", "messages": [{"role": "user", "content": "x" * size}], at: "y" * size}
+            {
+                "model": "fake-model",
+                "messages": [{"role": "user", "content": "x" * size}],
+                at: "y" * size,
+            }
         ).encode(),
         st.sampled_from([1 << 10, 1 << 16, 1 << 20, 3 << 20]),
         st.sampled_from(["user", "stop", "model_extra"]),
@@ -171,7 +194,9 @@ raw_bodies = st.one_of(
     bodies.map(lambda b: json.dumps(b, ensure_ascii=False).encode("utf-8", "surrogatepass")),
 )
 
-APP = make_app(FakeUpstream(smart_reply()), [bon, moa], max_body_bytes=4 << 20, keepalive_interval=0)
+APP = make_app(
+    FakeUpstream(smart_reply()), [bon, moa], max_body_bytes=4 << 20, keepalive_interval=0
+)
 
 
 def check(status: int, headers: httpx2.Headers, text: str) -> None:

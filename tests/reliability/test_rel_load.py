@@ -5,10 +5,10 @@ answered at once with 503 JSON and ``retry-after``, never with a timeout."""
 
 from __future__ import annotations
 
-import optillm_bon.plugin as bon
 import pytest
 from rel_kit import load, proxy, reconcile, smart_reply
 
+import optillm_bon.plugin as bon
 from optillm_core.testing import FakeUpstream
 
 
@@ -36,7 +36,14 @@ async def test_overload_is_shed_with_503_json_not_timeouts(stream: bool) -> None
     fake = FakeUpstream(smart_reply(), latency=0.5)
     async with proxy(fake, max_concurrent_requests=8, keepalive_interval=0) as (app, url):
         result = await load(
-            url, "fake-model", 64, 64, label="over", stream=stream, timeout=10, limit_seconds=30
+            url,
+            "fake-model",
+            64,
+            64,
+            label="over",
+            stream=stream,
+            request_timeout=10,
+            limit_seconds=30,
         )
         reconcile(result, fake, calls_per_request=1)
     print(result.summary())

@@ -8,8 +8,6 @@ from collections.abc import AsyncIterator
 
 import httpx2
 import openai
-import optillm_bon.plugin as bon
-import optillm_moa.plugin as moa
 import pytest
 from rel_kit import (
     FaultStacks,
@@ -22,6 +20,8 @@ from rel_kit import (
     terminal_sse_error,
 )
 
+import optillm_bon.plugin as bon
+import optillm_moa.plugin as moa
 from optillm_core.testing import Fault
 
 PLUGINS = [bon, moa]
@@ -171,7 +171,9 @@ async def test_a_multi_call_approach_is_not_rerun_after_its_stream_began(
 
     drain_fake(fake)
     fake.fail_next(Fault(503, headers=NOW))
-    response = await stacks.clients["fake"].post("/chat/completions", json=body(False, "moa-fake-model"))
+    response = await stacks.clients["fake"].post(
+        "/chat/completions", json=body(False, "moa-fake-model")
+    )
     assert response.status_code == 200
     assert fake.call_count == 4  # the failed drafts call was retried once, before any byte
 

@@ -20,11 +20,11 @@ from typing import Any
 
 import httpx
 import httpx2
-import optillm_bon.plugin as bon
-import optillm_moa.plugin as moa
 import pytest
 from rel_kit import proxy, refused_url, smart_reply, tagged
 
+import optillm_bon.plugin as bon
+import optillm_moa.plugin as moa
 from optillm_core.approach import Approach
 from optillm_core.hookspecs import hookimpl
 from optillm_core.results import ApproachResult
@@ -139,7 +139,7 @@ async def test_canaries_never_reach_logs_errors_traces_metrics_or_conversation_l
     # the canaries were really in use: the upstream got the upstream key and the client key
     sent_keys = {record.headers.get("authorization") for record in fake.requests}
     assert f"Bearer {UPSTREAM_KEY}" in sent_keys and f"Bearer {CLIENT_KEY}" in sent_keys
-    assert any("DEBUG" == record.levelname for record in caplog.records)
+    assert any(record.levelname == "DEBUG" for record in caplog.records)
     assert TraceRecorder.traces
 
     conversations = "".join(path.read_text() for path in tmp_path.glob("*.jsonl"))
@@ -153,9 +153,7 @@ async def test_canaries_never_reach_logs_errors_traces_metrics_or_conversation_l
         "conversation logs": conversations,
         "traces": repr(TraceRecorder.traces),
     }
-    assert {where: leaks(text) for where, text in places.items()} == {
-        where: [] for where in places
-    }
+    assert {where: leaks(text) for where, text in places.items()} == {where: [] for where in places}
     assert "Incorrect API key provided: ***" in places["responses"]
 
 
@@ -188,8 +186,17 @@ def test_config_output_and_a_debug_server_log_never_show_the_keys() -> None:
         port = free_port()
         process = subprocess.Popen(
             [
-                sys.executable, "-m", "optillm_core", "--base-url", upstream,
-                "--port", str(port), "--log", "debug", "--drain-grace", "0",
+                sys.executable,
+                "-m",
+                "optillm_core",
+                "--base-url",
+                upstream,
+                "--port",
+                str(port),
+                "--log",
+                "debug",
+                "--drain-grace",
+                "0",
             ],
             env=env,
             stdout=subprocess.PIPE,
@@ -211,7 +218,9 @@ def test_config_output_and_a_debug_server_log_never_show_the_keys() -> None:
                 body = {"model": "m", "messages": tagged("debug")}
                 assert client.post("/chat/completions", json=body, headers=AUTH).status_code == 200
                 stream = {**body, "stream": True}
-                assert client.post("/chat/completions", json=stream, headers=AUTH).status_code == 200
+                assert (
+                    client.post("/chat/completions", json=stream, headers=AUTH).status_code == 200
+                )
                 assert client.get("/models", headers=AUTH).status_code == 200
                 wrong = {"Authorization": f"Bearer {PROXY_KEY[:-1]}"}
                 assert client.post("/chat/completions", json=body, headers=wrong).status_code == 401

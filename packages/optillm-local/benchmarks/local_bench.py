@@ -130,7 +130,7 @@ async def main(argv: list[str]) -> int:
                 str(tiny.path), args.tokens, args.repeat
             )
         for model in models:
-            results[model] = await bench_model(model, args.tokens, args.repeat)
+            results[Path(model).name] = await bench_model(model, args.tokens, args.repeat)
     markdown = table(results)
     print(f"Local engine on {machine}\n")
     print(markdown)

@@ -63,6 +63,9 @@ def test_paths_aggregate_by_extracted_answer() -> None:
     assert ranked[0].text == "The answer is \\boxed{5.0}", "0.30 + 0.35 for '5' beats 0.50"
     assert [p.key for p in ranked] == ["5", "7", "5"]
     assert aggregate(paths, by_answer=False)[0].answer == "7"
+    unsure = Path("hmm", "length", 0.90, None, "text:hmm", 5)
+    assert aggregate([unsure, *paths], by_answer=True)[0].answer == "5.0"
+    assert aggregate([unsure, *paths], by_answer=False)[-1] is unsure
 
 
 def test_first_tokens_skip_end_of_sequence() -> None:

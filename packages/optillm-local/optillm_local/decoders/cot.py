@@ -6,7 +6,8 @@ temperature is given) — all k branches in one batch — and score each path by
 the mean, over the tokens of the path's *answer*, of the gap between the top-1 and top-2
 probabilities of the distribution each token was drawn from. With ``aggregate_paths`` the paths
 are grouped by their extracted answer (``optillm_core.answers``) and the answer with the largest
-summed Δ wins; its most confident path is returned.
+summed Δ wins; its most confident path is returned. Paths without an extractable answer rank
+last.
 """
 
 from __future__ import annotations
@@ -88,13 +89,19 @@ def path_confidence(
 
 
 def aggregate(paths: Sequence[Path], by_answer: bool) -> list[Path]:
-    """Paths ordered best first: by answer group (summed confidence), else by confidence."""
+    """Paths ordered best first: by answer group (summed confidence), else by confidence.
+
+    Paths in which no answer could be found rank after every path that has one.
+    """
     if not by_answer:
-        return sorted(paths, key=lambda p: -p.confidence)
+        return sorted(paths, key=lambda p: (p.answer is None, -p.confidence))
     groups: dict[str, list[Path]] = {}
     for path in paths:
         groups.setdefault(path.key, []).append(path)
-    ranked = sorted(groups.values(), key=lambda g: -sum(p.confidence for p in g))
+    ranked = sorted(
+        groups.values(),
+        key=lambda g: (g[0].answer is None, -sum(p.confidence for p in g)),
+    )
     out: list[Path] = []
     for group in ranked:
         out.append(max(group, key=lambda p: p.confidence))
