@@ -9,6 +9,7 @@ from .executor import Engine
 from .models import ChatRequest
 from .server.app import build_engine
 from .server.render import completion_body
+from .server.routes import parse_chat
 from .settings import Settings
 from .upstream.base import Upstream
 
@@ -25,13 +26,12 @@ async def complete(
     """Run one chat request through its plan and return the ``chat.completion`` body.
 
     Pass an ``engine`` (from ``build_engine``) to reuse plugins and upstream connections across
-    calls; otherwise one is built for this call and its upstream closed afterwards. Streams are
-    collected. Errors raise ``OptillmError`` subclasses.
+    calls; otherwise one is built for this call (and the upstream it built closed afterwards; an
+    ``upstream`` you pass stays open). Streams are collected. Errors raise ``OptillmError``
+    subclasses, invalid input included.
     """
-    chat = (
-        request if isinstance(request, ChatRequest) else ChatRequest.model_validate(dict(request))
-    )
-    owned = engine is None
+    chat = request if isinstance(request, ChatRequest) else parse_chat(dict(request))
+    owned = engine is None and upstream is None  # close only what this call built
     if engine is None:
         engine, _ = build_engine(settings, plugins, autoload=autoload, upstream=upstream)
     try:

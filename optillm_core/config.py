@@ -17,6 +17,7 @@ def param(
     aliases: Iterable[str] = (),
     flags: Iterable[str] = (),
     env: Iterable[str] = (),
+    operator_only: bool = False,
     **constraints: Any,
 ) -> Any:
     """A config-model field with the reference's spellings.
@@ -24,8 +25,12 @@ def param(
     :param aliases: extra flat request-body keys (``mcts_simulations`` for ``simulations``).
     :param flags: extra command-line flags (``--best-of-n``).
     :param env: extra environment variables (``OPTILLM_BEST_OF_N``).
+    :param operator_only: only the server may set it (paths, hosts, limits that guard safety);
+        a request that sends a different value gets a 400.
     """
     extra: dict[str, Any] = {"aliases": list(aliases), "flags": list(flags), "env": list(env)}
+    if operator_only:
+        extra["operator_only"] = True
     return Field(default, description=description, json_schema_extra=extra, **constraints)
 
 
@@ -54,6 +59,24 @@ def env_aliases(model: type[BaseModel], field_name: str) -> list[str]:
     return _extra(model.model_fields[field_name], "env")
 
 
+def _refuse_operator_fields(
+    slug: str, model: type[BaseModel], operator: Mapping[str, Any], data: Mapping[str, Any]
+) -> None:
+    for name, info in model.model_fields.items():
+        if name not in data or not _extra_flag(info, "operator_only"):
+            continue
+        server_value = operator.get(name, info.get_default(call_default_factory=True))
+        if data[name] != server_value:
+            raise ConfigError(
+                f"Parameter {name!r} of {slug!r} is set by the server operator only.", param=name
+            )
+
+
+def _extra_flag(field_info: Any, key: str) -> bool:
+    extra = field_info.json_schema_extra
+    return bool(extra.get(key)) if isinstance(extra, dict) else False
+
+
 def resolve_config(
     slug: str,
     model: type[BaseModel],
@@ -66,6 +89,7 @@ def resolve_config(
     """
     keys = body_keys(model)
     data: dict[str, Any] = {keys.get(k, k): v for k, v in server_options.items()}
+    operator = dict(data)
     consumed: set[str] = set()
     for key, value in body.items():
         if key in keys:
@@ -74,6 +98,7 @@ def resolve_config(
     nested = body.get("optillm")
     if isinstance(nested, Mapping) and isinstance(nested.get(slug), Mapping):
         data.update({keys.get(k, k): v for k, v in nested[slug].items()})
+    _refuse_operator_fields(slug, model, operator, data)
     try:
         return model.model_validate(data), consumed
     except ValidationError as exc:

@@ -7,6 +7,7 @@ whose import fails is logged and remembered with its error (``pm.failures``), or
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import logging
 import sys
@@ -106,7 +107,8 @@ def load_directory(
         name = path.stem
         if not _wanted(name, load, disabled) or pm.has_plugin(name):
             continue
-        module_name = f"optillm_user_plugins.{name}"
+        digest = hashlib.sha256(str(path.resolve().parent).encode()).hexdigest()[:8]
+        module_name = f"optillm_user_plugins.d{digest}.{name}"
         try:
             spec = importlib.util.spec_from_file_location(module_name, path)
             if spec is None or spec.loader is None:

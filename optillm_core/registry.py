@@ -17,6 +17,10 @@ from .upstream.base import UpstreamSpec
 logger = logging.getLogger(__name__)
 
 
+class DuplicateError(PluginError):
+    """Two plugins registered the same slug or name."""
+
+
 @dataclass(frozen=True)
 class Registry:
     """What the installed plugins contribute; built once per app, read-only afterwards."""
@@ -61,7 +65,7 @@ class _Collector:
         namespace = "stage" if table in ("approaches", "processors") else table
         owner_key = key if namespace == "stage" else f"{namespace}:{key}"
         if owner_key in self.owners:
-            raise PluginError(
+            raise DuplicateError(
                 f"{namespace} {key!r} is registered twice: by {self._dist(self.owners[owner_key])} "
                 f"and by {self._dist(plugin_name)}"
             )
@@ -93,14 +97,31 @@ class _Collector:
 
         return register
 
+    def commit(self, hook: str, plugin_name: str, objects: list[Any]) -> None:
+        """Register a hook's objects all together, or none of them if one is invalid."""
+        saved = (
+            {k: dict(v) for k, v in self.tables.items()},
+            dict(self.owners),
+            list(self.middleware),
+        )
+        register = self.callback(hook, plugin_name)
+        try:
+            for obj in objects:
+                register(obj)
+        except PluginError:
+            self.tables, self.owners, self.middleware = saved
+            raise
+
     def run(self, hook: str) -> None:
         caller = getattr(self.pm.hook, hook)
         # pluggy orders impls last-registered-first; we want registration order.
         for impl in reversed(caller.get_hookimpls()):
+            pending: list[Any] = []
             try:
-                impl.function(register=self.callback(hook, impl.plugin_name))
-            except PluginError:
-                raise
+                impl.function(register=pending.append)
+                self.commit(hook, impl.plugin_name, pending)
+            except DuplicateError:
+                raise  # two distributions claim one name: the operator must choose
             except Exception as exc:
                 info = self.pm.origins.get(impl.plugin_name)
                 message = f"{hook} of plugin {impl.plugin_name!r} failed: {exc}"

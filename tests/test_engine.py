@@ -341,3 +341,113 @@ async def test_server_default_n_applies_when_the_request_has_none() -> None:
     assert len(result.choices) == 2
     _, result = await run(engine_for(fake, n=2), req(model="upper-fake-model", n=1))
     assert len(result.choices) == 1
+
+
+class GuardedConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    secret_path: str = param("/srv/data", "where notes go", operator_only=True)
+    depth: int = param(1, "how deep")
+
+
+class Guarded(Approach):
+    """Echoes its config."""
+
+    slug = "guarded"
+    summary = "operator-only parameter test"
+    Config = GuardedConfig
+
+    async def run(self, ctx: RequestContext) -> ApproachResult:
+        return ApproachResult.text(f"{ctx.config.secret_path}:{ctx.config.depth}")
+
+
+guarded_plugin = types.ModuleType("guarded_plugin")
+
+
+@hookimpl
+def _register_guarded(register: Any) -> None:
+    register(Guarded())
+
+
+guarded_plugin.register_approaches = _register_guarded  # type: ignore[attr-defined]
+
+
+@pytest.mark.anyio
+async def test_operator_only_parameters_cannot_be_changed_by_a_request() -> None:
+    fake = FakeUpstream()
+    engine, _ = build_engine(
+        make_settings(plugin_options={"guarded": {"secret_path": "/srv/ops"}}),
+        [guarded_plugin],
+        autoload=False,
+        upstream=upstream_for(fake),
+    )
+    _, result = await run(engine, req(model="guarded-m", depth=3))
+    assert result.first_text == "/srv/ops:3"
+    _, result = await run(engine, req(model="guarded-m", secret_path="/srv/ops"))  # same value
+    assert result.first_text == "/srv/ops:1"
+    with pytest.raises(ConfigError, match="operator only"):
+        await run(engine, req(model="guarded-m", secret_path="/etc"))
+    with pytest.raises(ConfigError, match="operator only"):
+        await run(engine, req(model="guarded-m", optillm={"guarded": {"secret_path": "/etc"}}))
+
+
+def test_bad_operator_options_fail_at_start_up() -> None:
+    with pytest.raises(ConfigError, match="depth"):
+        build_engine(
+            make_settings(plugin_options={"guarded": {"depth": "deep"}}),
+            [guarded_plugin],
+            autoload=False,
+            upstream=upstream_for(FakeUpstream()),
+        )
+    with pytest.raises(ConfigError, match="unknown plugin 'gaurded'"):
+        build_engine(
+            make_settings(plugin_options={"gaurded": {"depth": 2}}),
+            [guarded_plugin],
+            autoload=False,
+            upstream=upstream_for(FakeUpstream()),
+        )
+
+
+@pytest.mark.anyio
+async def test_a_middleware_may_answer_without_calling_the_plan() -> None:
+    class Cache:
+        @hookimpl
+        def register_middleware(self, register: Any) -> None:
+            async def cached(request: ChatRequest, call_next: Any) -> ApproachResult:
+                return ApproachResult.text("from cache")
+
+            register(cached)
+
+    fake = FakeUpstream()
+    engine, _ = build_engine(
+        make_settings(), [Cache()], autoload=False, upstream=upstream_for(fake)
+    )
+    _, result = await run(engine, req())
+    assert result.first_text == "from cache"
+    assert fake.call_count == 0
+
+
+@pytest.mark.anyio
+async def test_library_call_keeps_a_caller_upstream_open_and_raises_openai_errors() -> None:
+    from optillm_core.errors import InvalidRequestError
+
+    fake = FakeUpstream("again")
+    upstream = upstream_for(fake)
+    for _ in range(2):
+        body = await complete(
+            {"model": "m", "messages": [{"role": "user", "content": "q"}]},
+            settings=make_settings(),
+            autoload=False,
+            upstream=upstream,
+        )
+        assert body["choices"][0]["message"]["content"] == "again"
+    with pytest.raises(InvalidRequestError):
+        await complete({"model": "m", "messages": []}, settings=make_settings(), upstream=upstream)
+    await upstream.aclose()
+
+
+def test_zero_valued_features_count_as_used() -> None:
+    from optillm_core.features import requested
+
+    assert requested(req(seed=0)) == {"seed"}
+    assert requested(req(top_logprobs=0, logprobs=False)) == {"logprobs"}
+    assert requested(req(logprobs=False, stop=None)) == set()

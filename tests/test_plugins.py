@@ -88,11 +88,17 @@ def test_duplicate_slug_names_both_distributions() -> None:
     assert "optillm-b" in str(raised.value)
 
 
-def test_invalid_slug_is_refused() -> None:
+def test_an_invalid_registration_skips_that_plugin_whole_unless_strict() -> None:
     bad = Echo()
     bad.slug = "Bad-Slug"  # type: ignore[misc]
+    good = Echo()
+    good.slug = "fine"  # type: ignore[misc]
+    pm = make_plugin_manager(autoload=False, plugins=[plugin_with(good, bad)])
+    registry = build_registry(pm)
+    assert "fine" not in registry.approaches  # nothing of a half-registered plugin remains
+    assert any(info.error and "invalid slug" in info.error for info in pm.failures)
     with pytest.raises(PluginError, match="invalid slug"):
-        build_registry(make_plugin_manager(autoload=False, plugins=[plugin_with(bad)]))
+        build_registry(make_plugin_manager(autoload=False, plugins=[plugin_with(bad)]), strict=True)
 
 
 def test_a_failing_hook_is_listed_not_fatal_unless_strict() -> None:

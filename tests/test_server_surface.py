@@ -248,6 +248,9 @@ async def test_models_lists_upstream_models_and_approach_ids() -> None:
     assert ids[:2] == ["fake-model", "other"]
     assert "example_echo-fake-model" not in ids  # hidden template slug
     assert "none-fake-model" not in ids
+    installed = {m.split("-fake-model")[0] for m in ids[2:]}
+    assert installed, "installed approaches must be advertised as <slug>-<default model>"
+    assert all(m.endswith("-fake-model") for m in ids[2:])
 
 
 @pytest.mark.anyio
@@ -400,6 +403,27 @@ async def test_client_disconnect_cancels_upstream_calls(stream: bool) -> None:
             with anyio.fail_after(1.0):
                 while not metrics.disconnects:
                     await anyio.sleep(0.02)
+            assert metrics.requests == {("none", 499): 1}
+
+
+@pytest.mark.anyio
+async def test_a_completed_stream_is_not_counted_as_a_disconnect() -> None:
+    fake = FakeUpstream("complete answer")
+    async with fake.serve() as upstream_url:
+        app = make_app(fake, base_url=upstream_url)
+        async with serve_app(app) as proxy_url:
+            async with httpx.AsyncClient(base_url=proxy_url, timeout=10) as client:
+                for _ in range(5):
+                    response = await client.post(
+                        "/chat/completions", json={"model": "m", "messages": USER, "stream": True}
+                    )
+                    assert response.text.rstrip().endswith("[DONE]")
+            metrics = app.state.server.metrics
+            with anyio.fail_after(2.0):
+                while sum(metrics.requests.values()) < 5:
+                    await anyio.sleep(0.02)
+    assert metrics.requests == {("none", 200): 5}
+    assert metrics.disconnects == 0
 
 
 @pytest.mark.anyio

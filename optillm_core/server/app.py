@@ -12,7 +12,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..errors import error_body
+from ..config import resolve_config
+from ..errors import ConfigError, error_body
 from ..executor import Engine
 from ..plugins import PluginManager, make_plugin_manager
 from ..registry import Registry, build_registry
@@ -39,6 +40,22 @@ def plugin_manager_for(
     )
 
 
+def check_plugin_options(settings: Settings, registry: Registry) -> None:
+    """Validate the operator's plugin options at start-up, not on the first request."""
+    known = {**registry.stages, **registry.upstreams}
+    for section in settings.plugin_options:
+        if section not in known:
+            raise ConfigError(
+                f"Options for unknown plugin {section!r}; installed: {', '.join(sorted(known))}."
+            )
+    for slug, stage in registry.stages.items():
+        if settings.plugin_options.get(slug):
+            resolve_config(slug, stage.Config, settings.options_for(slug), {})
+    for name, spec in registry.upstreams.items():
+        if settings.plugin_options.get(name) and spec.config is not None:
+            resolve_config(name, spec.config, settings.options_for(name), {})
+
+
 def build_engine(
     settings: Settings | None = None,
     plugins: Iterable[object] = (),
@@ -51,6 +68,7 @@ def build_engine(
     settings = settings or Settings()
     pm = plugin_manager or plugin_manager_for(settings, plugins, autoload)
     registry = build_registry(pm, strict=settings.strict_plugins)
+    check_plugin_options(settings, registry)
     if upstream is None:
         upstream = build_upstream(choose_upstream(settings, registry.upstreams), settings, registry)
     return Engine(registry, upstream, settings), pm

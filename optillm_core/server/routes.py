@@ -132,7 +132,8 @@ class RequestFinisher:
     ) -> None:
         server, usage = self.server, self.state.usage
         seconds = time.perf_counter() - self.started
-        approach = str(outcome.plan) if outcome else "-"
+        plan = outcome.plan if outcome else self.state.plan
+        approach = str(plan) if plan is not None else "-"
         model = outcome.model if outcome else (self.chat.model if self.chat else "-")
         server.metrics.record(
             approach,
