@@ -11,9 +11,10 @@ Three things every such approach must do the same way, so they live here once:
 * an entry in the request's trace and one structured log line per run, with the code's hash,
   never the code or its output — :meth:`CodeRunner.run`.
 
-Plus the text helpers they share: fenced code blocks out of a reply
-(:func:`fenced_blocks`) and a program's output as bounded, clearly delimited untrusted data
-for the next prompt (:func:`output_for_prompt`). See ``docs/security.md``.
+Plus the helpers they share: fenced code blocks out of a reply (:func:`fenced_blocks`), a
+program's output as bounded, clearly delimited untrusted data for the next prompt
+(:func:`output_for_prompt`), and the check of a configured list of importable third-party
+modules (:func:`third_party_modules`). See ``docs/security.md``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
+import sys
 import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -40,6 +42,7 @@ __all__ = [
     "output_for_prompt",
     "require_explicit_selection",
     "setting",
+    "third_party_modules",
 ]
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+.-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
@@ -94,6 +97,18 @@ def fenced_blocks(text: str, languages: Iterable[str] = ("python", "py", "python
         for lang, body in _FENCE.findall(text)
         if lang.lower() in wanted and body.strip()
     ]
+
+
+def third_party_modules(names: list[str]) -> list[str]:
+    """``names`` unchanged when each is a dotted module name outside the standard library;
+    raises ``ValueError`` otherwise (for a config validator of a run's ``allowed_modules``:
+    the standard library needs no allowing, and naming one of its denied modules, such as
+    ``ctypes``, would lift the sandbox's import filter)."""
+    for name in names:
+        top = name.partition(".")[0]
+        if not name.replace(".", "_").isidentifier() or top in sys.stdlib_module_names:
+            raise ValueError(f"{name!r} is not a third-party module name")
+    return names
 
 
 def output_for_prompt(result: SandboxResult, limit: int = 4000) -> str:

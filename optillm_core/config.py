@@ -34,6 +34,9 @@ def param(
     return Field(default, description=description, json_schema_extra=extra, **constraints)
 
 
+_MISSING = object()
+
+
 def _extra(field_info: Any, key: str) -> list[str]:
     extra = field_info.json_schema_extra
     return list(extra.get(key, [])) if isinstance(extra, dict) else []
@@ -60,13 +63,20 @@ def env_aliases(model: type[BaseModel], field_name: str) -> list[str]:
 
 
 def _refuse_operator_fields(
-    slug: str, model: type[BaseModel], operator: Mapping[str, Any], data: Mapping[str, Any]
+    slug: str,
+    model: type[BaseModel],
+    operator: Mapping[str, Any],
+    config: BaseModel,
+    sent: set[str],
 ) -> None:
-    for name, info in model.model_fields.items():
-        if name not in data or not _extra_flag(info, "operator_only"):
-            continue
-        server_value = operator.get(name, info.get_default(call_default_factory=True))
-        if data[name] != server_value:
+    """A request may repeat an operator-only value (in any spelling that validates the same),
+    never change it."""
+    guarded = [n for n in sent if _extra_flag(model.model_fields[n], "operator_only")]
+    if not guarded:
+        return
+    server = model.model_validate(operator)
+    for name in guarded:
+        if getattr(config, name) != getattr(server, name):
             raise ConfigError(
                 f"Parameter {name!r} of {slug!r} is set by the server operator only.", param=name
             )
@@ -98,9 +108,15 @@ def resolve_config(
     nested = body.get("optillm")
     if isinstance(nested, Mapping) and isinstance(nested.get(slug), Mapping):
         data.update({keys.get(k, k): v for k, v in nested[slug].items()})
-    _refuse_operator_fields(slug, model, operator, data)
+    sent = {
+        name
+        for name in data
+        if name in model.model_fields and data[name] is not operator.get(name, _MISSING)
+    }
     try:
-        return model.model_validate(data), consumed
+        config = model.model_validate(data)
+        _refuse_operator_fields(slug, model, operator, config, sent)
+        return config, consumed
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ())) or slug

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from .accounting import Budget, Trace, TraceEntry, UsageMeter
 from .approach import NoConfig
 from .concurrency import gather
+from .config import resolve_config
 from .errors import OptillmError
 from .models import ChatRequest, Message, conversation_text, system_prompt
 from .results import ApproachResult, Choice
@@ -157,6 +158,19 @@ class RequestContext:
         """The request's values for ``names`` that the client actually sent."""
         body = self.request.extras
         return {name: body[name] for name in names if body.get(name) is not None}
+
+    def operator_config(self) -> Any:
+        """This stage's parameters as the server operator set them (defaults < server flags,
+        environment and TOML), without the request body's values.
+
+        For rules that compare a request's value with the operator's, such as a limit a
+        request may lower but not raise. (Parameters a request may not change at all are
+        declared with ``param(..., operator_only=True)`` instead.)
+        """
+        settings = self.state.settings
+        options = settings.options_for(self.stage) if settings is not None else {}
+        config, _ = resolve_config(self.stage, type(self.config), options, {})
+        return config
 
     def child(self, stage: str, request: ChatRequest, config: BaseModel | None) -> RequestContext:
         """A context for another stage of the same request."""

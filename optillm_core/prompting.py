@@ -1,13 +1,16 @@
 """Prompt-building helpers shared by approaches: the conversation as plain turns, system
-prompts, the client's generation limit, and checks on replies that later steps build on."""
+prompts, follow-up turns, text blocks inside prompts, the client's generation limit, and checks
+on replies that later steps build on."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from .context import Completion, RequestContext
 from .errors import ApproachError
 from .models import Message, message_text
+from .results import Choice
 
 SYSTEM_ROLES = frozenset({"system", "developer"})
 
@@ -41,6 +44,18 @@ def with_system(system: str, turns: list[Message]) -> list[Message]:
     return ([{"role": "system", "content": system}] if system.strip() else []) + rest
 
 
+def instructed(messages: list[Message], instructions: str = "") -> list[Message]:
+    """The conversation behind one system message: ``instructions``, then the client's own
+    system prompt (no system message when both are empty); tool turns are dropped."""
+    client = [message_text(m) for m in messages if m.get("role") in SYSTEM_ROLES]
+    return with_system(join_system(instructions, *client), conversation(messages))
+
+
+def continued(turns: list[Message], reply: str, follow_up: str) -> list[Message]:
+    """``turns``, then the model's ``reply`` and a new user turn ``follow_up``."""
+    return [*turns, {"role": "assistant", "content": reply}, {"role": "user", "content": follow_up}]
+
+
 def append_to_last_user(turns: list[Message], text: str) -> list[Message]:
     """A copy of ``turns`` with ``text`` added after the last user message's content.
 
@@ -66,6 +81,22 @@ def append_to_last_user(turns: list[Message], text: str) -> list[Message]:
 def join_system(*parts: str) -> str:
     """Non-empty parts of a system prompt joined by blank lines."""
     return "\n\n".join(part.strip() for part in parts if part and part.strip())
+
+
+def fenced(text: str, language: str = "text") -> str:
+    """``text`` in a fenced block whose fence is longer than any backtick run inside it, so
+    nothing inside can close it early."""
+    longest = run = 0
+    for char in text:
+        run = run + 1 if char == "`" else 0
+        longest = max(longest, run)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{language}\n{text}\n{fence}"
+
+
+def numbered(items: Sequence[str]) -> str:
+    """``items`` as a numbered list (``1. …``), one per line."""
+    return "\n".join(f"{i}. {item}" for i, item in enumerate(items, 1))
 
 
 def generation_limit(ctx: RequestContext, default: int) -> dict[str, Any]:
@@ -94,3 +125,16 @@ def usable_text(completion: Completion, step: str) -> str:
             "(finish_reason 'length'); raise max_tokens."
         )
     return text
+
+
+def is_complete(choice: Choice) -> bool:
+    """Whether a reply can be used as it is: it has text and was not cut off by the token
+    limit (``finish_reason == "length"``)."""
+    return bool(choice.text.strip()) and choice.finish_reason != "length"
+
+
+def usable_choices(choices: Sequence[Choice]) -> list[Choice]:
+    """The candidates worth keeping, in order: the complete ones (:func:`is_complete`), or,
+    when none is complete, every non-empty one (``[]`` when all are empty)."""
+    non_empty = [choice for choice in choices if choice.text.strip()]
+    return [choice for choice in non_empty if is_complete(choice)] or non_empty

@@ -25,6 +25,7 @@ from optillm_core.codeexec import (
     fenced_blocks,
     output_for_prompt,
     require_explicit_selection,
+    third_party_modules,
 )
 from optillm_core.context import RequestState
 from optillm_core.sandbox import SandboxLimits, SandboxOptions, SandboxResult, SandboxUnavailable
@@ -92,6 +93,13 @@ def test_fenced_blocks_by_language() -> None:
     assert fenced_blocks(text) == ["x = 1", "y = 2", "cut off"]
     assert fenced_blocks(text, ("smt2",)) == ["(assert true)"]
     assert fenced_blocks(text, ("",)) == ["plain"]
+
+
+def test_third_party_modules_refuses_standard_library_and_bad_names() -> None:
+    assert third_party_modules(["numpy", "scipy.linalg", "z3"]) == ["numpy", "scipy.linalg", "z3"]
+    for bad in (["ctypes"], ["numpy", "os.path"], ["numpy; import os"], ["-x"]):
+        with pytest.raises(ValueError, match="is not a third-party module name"):
+            third_party_modules(bad)
 
 
 def _result(**changes: Any) -> SandboxResult:

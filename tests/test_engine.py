@@ -390,6 +390,46 @@ async def test_operator_only_parameters_cannot_be_changed_by_a_request() -> None
         await run(engine, req(model="guarded-m", optillm={"guarded": {"secret_path": "/etc"}}))
 
 
+class Capped(Approach):
+    """Answers with the request's depth clamped to the operator's."""
+
+    slug = "capped"
+    summary = "operator_config test"
+    Config = GuardedConfig
+
+    async def run(self, ctx: RequestContext) -> ApproachResult:
+        operator: GuardedConfig = ctx.operator_config()
+        return ApproachResult.text(
+            f"{operator.secret_path}:{min(ctx.config.depth, operator.depth)}"
+        )
+
+
+capped_plugin = types.ModuleType("capped_plugin")
+
+
+@hookimpl
+def _register_capped(register: Any) -> None:
+    register(Capped())
+
+
+capped_plugin.register_approaches = _register_capped  # type: ignore[attr-defined]
+
+
+@pytest.mark.anyio
+async def test_operator_config_is_the_servers_view_without_the_body() -> None:
+    fake = FakeUpstream()
+    engine, _ = build_engine(
+        make_settings(plugin_options={"capped": {"depth": 4}}),
+        [capped_plugin],
+        autoload=False,
+        upstream=upstream_for(fake),
+    )
+    _, result = await run(engine, req(model="capped-m", depth=2))
+    assert result.first_text == "/srv/data:2"  # a request may lower it
+    _, result = await run(engine, req(model="capped-m", optillm={"capped": {"depth": 9}}))
+    assert result.first_text == "/srv/data:4"  # but not raise it
+
+
 def test_bad_operator_options_fail_at_start_up() -> None:
     with pytest.raises(ConfigError, match="depth"):
         build_engine(

@@ -12,7 +12,7 @@ concurrent calls otherwise), then every rating concurrently.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -21,14 +21,13 @@ from optillm_core import (
     Approach,
     ApproachError,
     ApproachResult,
-    Choice,
     RequestContext,
     gather,
     hookimpl,
     param,
 )
 from optillm_core.models import Message
-from optillm_core.prompting import conversation, generation_limit
+from optillm_core.prompting import conversation, generation_limit, usable_choices
 
 from .rating import best_index, parse_rating, rating_messages
 
@@ -63,13 +62,6 @@ class BonConfig(BaseModel):
     )
 
 
-def _usable(choices: Sequence[Choice]) -> list[Choice]:
-    """Candidates worth rating: non-empty ones, complete ones only if there are any."""
-    non_empty = [choice for choice in choices if choice.text.strip()]
-    complete = [choice for choice in non_empty if choice.finish_reason != "length"]
-    return complete or non_empty
-
-
 class BestOfN(Approach):
     """Best-of-N: N candidates in one round, all rated concurrently, the best returned."""
 
@@ -90,7 +82,7 @@ class BestOfN(Approach):
         drafts = await ctx.sample(
             config.count, turns, temperature=config.sample_temperature, **params
         )
-        candidates = _usable(drafts)
+        candidates = usable_choices(drafts)
         if not candidates:
             raise ApproachError(
                 f"bon: none of the {len(drafts)} candidates had any content.", code="no_candidates"

@@ -29,7 +29,7 @@ from optillm_core import (
     hookimpl,
     param,
 )
-from optillm_core.prompting import conversation, generation_limit
+from optillm_core.prompting import conversation, generation_limit, usable_choices
 
 from .selection import fallback_index, parse_choice, selection_messages
 
@@ -63,13 +63,6 @@ class GenSelectConfig(BaseModel):
     )
 
 
-def _usable(choices: Sequence[Choice]) -> list[Choice]:
-    """Candidates worth comparing: non-empty ones, complete ones only if there are any."""
-    non_empty = [choice for choice in choices if choice.text.strip()]
-    complete = [choice for choice in non_empty if choice.finish_reason != "length"]
-    return complete or non_empty
-
-
 class GenSelect(Approach):
     """GenSelect: candidates in one round, then the model picks the best in one call."""
 
@@ -88,7 +81,7 @@ class GenSelect(Approach):
             **ctx.request_params(("temperature", *FORWARDED)),
         }
         drafts = await ctx.sample(config.num_candidates, conversation(ctx.messages), **params)
-        candidates = _usable(drafts)
+        candidates = usable_choices(drafts)
         if not candidates:
             raise ApproachError(
                 f"genselect: none of the {len(drafts)} candidates had any content.",

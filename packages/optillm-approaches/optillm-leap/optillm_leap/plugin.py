@@ -28,7 +28,13 @@ from optillm_core import (
     hookimpl,
     param,
 )
-from optillm_core.prompting import conversation, generation_limit, join_system, with_system
+from optillm_core.prompting import (
+    conversation,
+    generation_limit,
+    join_system,
+    numbered,
+    with_system,
+)
 
 from . import prompts
 from .parsing import Example, parse_examples, parse_list, same_answer, tag_content
@@ -131,9 +137,7 @@ class Leap(Approach):
         """At most ``max_principles`` high-level principles (one call); when the reply is
         unusable, the low-level lessons themselves (the first ``max_principles``)."""
         config: LeapConfig = ctx.config
-        prompt = prompts.CONDENSE.format(
-            principles=prompts.numbered(lessons), limit=config.max_principles
-        )
+        prompt = prompts.CONDENSE.format(principles=numbered(lessons), limit=config.max_principles)
         reply = await ctx.complete(
             [{"role": "user", "content": prompt}],
             **generation_limit(ctx, config.default_max_tokens),
@@ -150,7 +154,7 @@ class Leap(Approach):
         """The conversation answered with the principles in the system prompt; ``n`` answers
         from one call (streamed when asked and possible)."""
         config: LeapConfig = ctx.config
-        guide = prompts.APPLY.format(principles=prompts.numbered(principles)) if principles else ""
+        guide = prompts.APPLY.format(principles=numbered(principles)) if principles else ""
         system = join_system(ctx.system_prompt, guide)
         messages = with_system(system, conversation(ctx.messages, system=False))
         params = {

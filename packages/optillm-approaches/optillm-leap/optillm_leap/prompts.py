@@ -54,8 +54,3 @@ inside <output> tags as a numbered list, one principle per line."""
 APPLY = """\
 While answering, apply these principles, learned from mistakes on problems like this one:
 {principles}"""
-
-
-def numbered(items: list[str]) -> str:
-    """``items`` as a numbered list, one per line."""
-    return "\n".join(f"{i}. {item}" for i, item in enumerate(items, 1))

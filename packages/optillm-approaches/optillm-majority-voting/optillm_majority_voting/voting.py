@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from optillm_core import ApproachError, Choice
 from optillm_core.answers import answer_key, majority
+from optillm_core.prompting import is_complete
 
 
 @dataclass(frozen=True)
@@ -28,11 +29,6 @@ class Tally:
     reason: str
 
 
-def usable(choice: Choice) -> bool:
-    """Whether a sample can vote: it has text and was not cut by the length limit."""
-    return bool(choice.text.strip()) and choice.finish_reason != "length"
-
-
 def vote(samples: Sequence[Choice], kind: str = "math", question: str | None = None) -> Tally:
     """Return the sample whose final answer is the most common among the usable samples.
 
@@ -43,7 +39,7 @@ def vote(samples: Sequence[Choice], kind: str = "math", question: str | None = N
     Raises:
         ApproachError: no sample has any text at all.
     """
-    voters = [s for s in samples if usable(s)]
+    voters = [s for s in samples if is_complete(s)]
     if not voters:
         cut = [s for s in samples if s.text.strip()]
         if not cut:

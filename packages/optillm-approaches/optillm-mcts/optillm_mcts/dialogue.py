@@ -17,8 +17,7 @@ from typing import Any
 
 from optillm_core import Choice, RequestContext
 from optillm_core.models import Message, message_text
-
-SYSTEM_ROLES = frozenset({"system", "developer"})
+from optillm_core.prompting import usable_choices
 
 USER_SIMULATOR_PROMPT = (
     "You play the part of the user in the conversation below. Write the message this user "
@@ -47,24 +46,6 @@ _SCORE_RE = re.compile(rf"({_NUMBER})(?:\s*(?:/|out\s+of)\s*({_NUMBER}))?\s*(%)?
 _KEYWORD_RE = re.compile(r"\b(?:score|rating|rated|rate|grade)\b[^\d+\-.]{0,20}", re.I)
 
 
-def conversation(messages: Sequence[Message]) -> list[Message]:
-    """The client's conversation as plain turns for the search's own calls.
-
-    System, developer, user and assistant turns are kept (content parts included); tool
-    messages and tool calls are dropped because the internal calls carry no tool definitions;
-    empty system and assistant turns are dropped.
-    """
-    turns: list[Message] = []
-    for message in messages:
-        role = message.get("role")
-        if role in SYSTEM_ROLES or role == "assistant":
-            if message_text(message).strip():
-                turns.append({"role": role, "content": message.get("content")})
-        elif role == "user":
-            turns.append({"role": "user", "content": message.get("content")})
-    return turns
-
-
 def transcript(messages: Sequence[Message]) -> str:
     """The conversation as labelled text (``System:`` / ``User:`` / ``Assistant:`` blocks)."""
     labels = {"system": "System", "developer": "System", "user": "User", "assistant": "Assistant"}
@@ -74,13 +55,6 @@ def transcript(messages: Sequence[Message]) -> str:
         if m.get("role") in labels
     ]
     return "\n\n".join(blocks)
-
-
-def usable(choices: Sequence[Choice]) -> list[Choice]:
-    """Replies worth keeping: non-empty ones; complete ones only, if there are any."""
-    non_empty = [choice for choice in choices if choice.text.strip()]
-    complete = [choice for choice in non_empty if choice.finish_reason != "length"]
-    return complete or non_empty
 
 
 def parse_score(text: str) -> float | None:
@@ -129,12 +103,12 @@ class Dialogue:
     async def actions(self, messages: list[Message], k: int) -> list[Choice]:
         """``k`` candidate replies to a state in one round; unusable ones dropped."""
         choices = await self.ctx.sample(k, messages, temperature=self.temperature, **self.limit)
-        return usable(choices)
+        return usable_choices(choices)
 
     async def action(self, messages: list[Message]) -> Choice | None:
         """One candidate reply (for rollouts), ``None`` when it is unusable."""
         completion = await self.ctx.complete(messages, temperature=self.temperature, **self.limit)
-        found = usable(completion.choices[:1])
+        found = usable_choices(completion.choices[:1])
         return found[0] if found else None
 
     async def apply(self, messages: list[Message], reply: Choice) -> list[Message]:

@@ -31,8 +31,9 @@ from optillm_core import (
     hookimpl,
     param,
 )
+from optillm_core.prompting import conversation, generation_limit, usable_choices
 
-from .dialogue import Dialogue, conversation, usable
+from .dialogue import Dialogue
 from .search import DialogueSearch, SearchParams
 from .tree import Node, best_child
 
@@ -89,15 +90,6 @@ def request_rng(ctx: RequestContext) -> random.Random:
     return random.Random(seed)
 
 
-def generation_limit(ctx: RequestContext, default: int) -> dict[str, Any]:
-    """The client's ``max_completion_tokens``/``max_tokens`` as sent, else
-    ``max_tokens=default`` (nothing when ``default`` is 0)."""
-    sent = ctx.request_params(["max_completion_tokens", "max_tokens"])
-    if sent:
-        return sent
-    return {"max_tokens": default} if default > 0 else {}
-
-
 class Mcts(Approach):
     """Dialogue-state MCTS: the most visited candidate reply after the simulations wins."""
 
@@ -146,7 +138,7 @@ class Mcts(Approach):
         completion = await ctx.complete(
             root.messages, temperature=dialogue.temperature, **dialogue.limit
         )
-        found = usable(completion.choices[:1])
+        found = usable_choices(completion.choices[:1])
         if not found:
             raise ApproachError("mcts: the upstream gave an empty reply.", code="no_candidates")
         return ApproachResult(choices=found)

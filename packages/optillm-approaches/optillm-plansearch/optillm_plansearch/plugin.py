@@ -30,7 +30,7 @@ from optillm_core import (
     param,
 )
 from optillm_core.models import Message
-from optillm_core.prompting import generation_limit, usable_text, with_system
+from optillm_core.prompting import generation_limit, numbered, usable_text, with_system
 
 from . import prompts
 
@@ -100,12 +100,12 @@ class PlanSearch(Approach):
         if config.num_derived_observations:
             prompt = prompts.DERIVE.format(
                 problem=problem,
-                observations=prompts.numbered(observations),
+                observations=numbered(observations),
                 count=config.num_derived_observations,
             )
             reply = await ctx.complete(self.ask(ctx, prompt), **params)
             observations += _observations(_first(reply), "derived observations")
-        prompt = prompts.PLAN.format(problem=problem, observations=prompts.numbered(observations))
+        prompt = prompts.PLAN.format(problem=problem, observations=numbered(observations))
         plan = usable_text(
             await ctx.complete(self.ask(ctx, prompt), **params), "plansearch (plan in words)"
         )

@@ -61,8 +61,3 @@ def read_observations(text: str, cut_off: bool) -> list[str]:
     marked = [_MARKER.sub("", line).strip() for line in lines if _MARKER.match(line)]
     items = marked or [line.strip() for line in lines]
     return [item for item in items if item]
-
-
-def numbered(items: list[str]) -> str:
-    """``items`` as a numbered list, one per line."""
-    return "\n".join(f"{i}. {item}" for i, item in enumerate(items, 1))

@@ -31,7 +31,7 @@ from optillm_core import (
     hookimpl,
     param,
 )
-from optillm_core.prompting import generation_limit
+from optillm_core.prompting import generation_limit, is_complete
 
 from .prompts import Role, prover_messages, rewrite_messages, verifier_messages
 from .scoring import Verified, better, parse_score
@@ -70,11 +70,6 @@ class PvgConfig(BaseModel):
 def prover_temperature(round_index: int) -> float:
     """The provers' temperature in round ``round_index`` (from 0): 0.7, 0.6, ... down to 0.2."""
     return max(0.2, round(0.7 - 0.1 * round_index, 2))
-
-
-def _usable(choice: Choice) -> bool:
-    """Whether a solution is worth verifying: it has text and was not cut by the limit."""
-    return bool(choice.text.strip()) and choice.finish_reason != "length"
 
 
 class ProverVerifierGame(Approach):
@@ -142,7 +137,7 @@ class ProverVerifierGame(Approach):
             for role, group in zip(ROLES, (helpful, sneaky), strict=True)
             for choice in group
         ]
-        checked = [(choice, role) for choice, role in solutions if _usable(choice)]
+        checked = [(choice, role) for choice, role in solutions if is_complete(choice)]
         scores = await gather(
             *(functools.partial(self._verify, ctx, query, choice.text) for choice, _ in checked)
         )
@@ -153,7 +148,7 @@ class ProverVerifierGame(Approach):
         unchecked = [
             Verified(choice, None, round_index, role)
             for choice, role in solutions
-            if not _usable(choice)
+            if not is_complete(choice)
         ]
         return verified + unchecked
 
@@ -202,7 +197,7 @@ class ProverVerifierGame(Approach):
             return best.choice
         helpful = [v.choice for v in history if v.role == "helpful" and v.choice.text.strip()]
         for choice in helpful:
-            if _usable(choice):
+            if is_complete(choice):
                 return choice
         if helpful:
             return helpful[0]

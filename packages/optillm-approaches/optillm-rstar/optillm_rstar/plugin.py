@@ -33,6 +33,7 @@ from optillm_core import (
     hookimpl,
     param,
 )
+from optillm_core.prompting import generation_limit
 
 from .scoring import Candidate, choose, explanation
 from .search import Rollouts, Solver, check_all
@@ -93,15 +94,6 @@ def request_rng(ctx: RequestContext) -> random.Random:
     if isinstance(seed, bool) or not isinstance(seed, int | str):
         raise InvalidRequestError("seed must be an integer.", param="seed")
     return random.Random(seed)
-
-
-def generation_limit(ctx: RequestContext, default: int) -> dict[str, Any]:
-    """The client's ``max_completion_tokens``/``max_tokens`` as sent, else
-    ``max_tokens=default`` (nothing when ``default`` is 0)."""
-    sent = ctx.request_params(["max_completion_tokens", "max_tokens"])
-    if sent:
-        return sent
-    return {"max_tokens": default} if default > 0 else {}
 
 
 class Rstar(Approach):

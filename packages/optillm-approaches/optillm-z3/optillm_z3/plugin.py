@@ -42,9 +42,8 @@ from optillm_core import (
 )
 from optillm_core.codeexec import CodeRunner, output_for_prompt, require_explicit_selection
 from optillm_core.models import Message
-from optillm_core.prompting import append_to_last_user
+from optillm_core.prompting import append_to_last_user, continued, instructed
 
-from ._messages import continued, instructed
 from .formal import Formalization, Kind, extract, failure, runner_for, solver_applies, syntax_error
 from .prompts import analysis_prompt, explain_prompt, fix_prompt
 
@@ -68,16 +67,24 @@ class Z3Config(BaseModel):
         le=10,
     )
     solver_timeout: float = param(
-        10.0, "Z3's own time limit per check, in seconds (SMT-LIB).", gt=0, le=600
+        10.0,
+        "Z3's own time limit per check, in seconds (SMT-LIB). Operator only.",
+        operator_only=True,
+        gt=0,
+        le=600,
     )
     run_timeout: float = param(
         30.0,
-        "Wall-clock seconds one sandbox run may take (SMT-LIB: at least solver_timeout + 5).",
+        "Wall-clock seconds one sandbox run may take (SMT-LIB: at least solver_timeout + 5). "
+        "Operator only.",
+        operator_only=True,
         gt=0,
         le=600,
     )
     allow_python: bool = param(
-        True, "Accept Python formalizations (z3 or sympy programs, run in the sandbox)."
+        True,
+        "Accept Python formalizations (z3 or sympy programs, run in the sandbox). Operator only.",
+        operator_only=True,
     )
     analysis_max_tokens: int = param(
         1024, "Token limit of the analysis and repair calls.", ge=16, le=131_072

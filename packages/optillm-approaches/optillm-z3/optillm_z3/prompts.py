@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ._messages import fenced
+from optillm_core.prompting import fenced
+
 from .formal import Formalization, Kind
 
 ANALYSIS = """\

@@ -75,7 +75,9 @@ async def test_repeated_failure_falls_back_to_a_plain_answer() -> None:
 async def test_an_undecided_problem_hits_the_solver_timeout() -> None:
     fake = FakeUpstream()
     fake.enqueue(analysis(UNDECIDABLE), "No positive solution is known to exist.")
-    text, runs = await run_z3(fake, body={"max_attempts": 1, "solver_timeout": 0.3})
+    text, runs = await run_z3(
+        fake, body={"max_attempts": 1}, plugin_options={"z3": {"solver_timeout": 0.3}}
+    )
     assert text == "No positive solution is known to exist."
     assert [r.status for r in runs] == ["ok"]  # the runner finished: Z3 said "unknown"
     assert fake.bodies[1]["messages"] == [{"role": "user", "content": QUESTION}]
@@ -85,7 +87,9 @@ async def test_an_undecided_problem_hits_the_solver_timeout() -> None:
 async def test_a_python_program_that_hangs_is_stopped() -> None:
     fake = FakeUpstream()
     fake.enqueue(analysis("while True:\n    pass", language="python"), "6 and 4.")
-    text, runs = await run_z3(fake, body={"max_attempts": 1, "run_timeout": 0.5})
+    text, runs = await run_z3(
+        fake, body={"max_attempts": 1}, plugin_options={"z3": {"run_timeout": 0.5}}
+    )
     assert text == "6 and 4."
     assert [r.status for r in runs] == ["timeout"]
     assert runs[0].detail.endswith("timed_out=True")
@@ -120,6 +124,6 @@ async def test_python_with_a_syntax_error_is_repaired_without_running_it() -> No
 async def test_python_is_ignored_when_not_allowed() -> None:
     fake = FakeUpstream()
     fake.enqueue(analysis("print(6, 4)", language="python"), "6 and 4.")
-    text, runs = await run_z3(fake, body={"allow_python": False})
+    text, runs = await run_z3(fake, plugin_options={"z3": {"allow_python": False}})
     assert (text, runs) == ("6 and 4.", [])
     assert "```python" not in fake.bodies[0]["messages"][0]["content"]

@@ -20,7 +20,6 @@ call between runs, then one simulation call): 1 to 4 at the defaults.
 from __future__ import annotations
 
 import dataclasses
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -32,10 +31,11 @@ from optillm_core.codeexec import (
     fenced_blocks,
     output_for_prompt,
     require_explicit_selection,
+    third_party_modules,
 )
 from optillm_core.models import Message
+from optillm_core.prompting import continued, instructed
 
-from ._messages import continued, instructed
 from .program import prepare, program_output, prose, read_answer, simulated_answer
 from .prompts import WRITE_PROGRAM, fix_prompt, simulate_prompt
 
@@ -50,13 +50,21 @@ class CocConfig(BaseModel):
     max_attempts: int = param(
         3, "Program runs (the first, then repaired versions) before simulation.", ge=1, le=10
     )
-    run_timeout: float = param(30.0, "Wall-clock seconds one program run may take.", gt=0, le=600)
+    run_timeout: float = param(
+        30.0,
+        "Wall-clock seconds one program run may take. Operator only.",
+        operator_only=True,
+        gt=0,
+        le=600,
+    )
     bare_answer: bool = param(
         False, "Answer with the value of `answer` only (the reference's output), no explanation."
     )
     modules: list[str] = param(
         ["numpy", "sympy"],
-        "Third-party modules programs may import (the standard library is always available).",
+        "Third-party modules programs may import (the standard library is always available). "
+        "Operator only.",
+        operator_only=True,
     )
     output_chars: int = param(
         4000, "Most characters of a run's output shown to the model.", ge=200, le=100_000
@@ -69,11 +77,7 @@ class CocConfig(BaseModel):
     @field_validator("modules")
     @classmethod
     def _third_party_only(cls, value: list[str]) -> list[str]:
-        for name in value:
-            top = name.partition(".")[0]
-            if not name.replace(".", "_").isidentifier() or top in sys.stdlib_module_names:
-                raise ValueError(f"{name!r} is not a third-party module name")
-        return value
+        return third_party_modules(value)
 
 
 @dataclasses.dataclass

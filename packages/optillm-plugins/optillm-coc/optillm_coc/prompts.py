@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._messages import fenced
+from optillm_core.prompting import fenced
 
 WRITE_PROGRAM = """\
 Solve the user's task by writing a Python program.

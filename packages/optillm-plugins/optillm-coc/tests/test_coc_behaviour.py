@@ -79,7 +79,9 @@ async def test_repeated_failure_falls_back_to_simulation() -> None:
 async def test_a_program_that_runs_forever_is_stopped_and_simulated() -> None:
     fake = FakeUpstream()
     fake.enqueue(program_reply("while True:\n    pass\nanswer = 1"), "ANSWER: 1")
-    text, runs = await run_coc(fake, body={"max_attempts": 1, "run_timeout": 0.5})
+    text, runs = await run_coc(
+        fake, body={"max_attempts": 1}, plugin_options={"coc": {"run_timeout": 0.5}}
+    )
     assert text.startswith("1\n\n")
     assert [r.status for r in runs] == ["timeout"]
     assert runs[0].detail.endswith("timed_out=True")

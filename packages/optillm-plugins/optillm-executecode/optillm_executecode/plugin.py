@@ -25,7 +25,6 @@ with repairs (3 at the defaults); user code: 1.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -45,12 +44,12 @@ from optillm_core.codeexec import (
     output_for_prompt,
     require_explicit_selection,
     setting,
+    third_party_modules,
 )
 from optillm_core.models import Message
-from optillm_core.prompting import append_to_last_user
+from optillm_core.prompting import append_to_last_user, continued, instructed
 from optillm_core.sandbox import SandboxResult
 
-from ._messages import continued, instructed
 from .code import model_program, request_blocks, user_program
 from .prompts import ANSWER, WRITE_CODE, fix_prompt, result_prompt, user_code_prompt
 
@@ -68,7 +67,13 @@ class ExecuteCodeConfig(BaseModel):
     max_attempts: int = param(
         2, "Runs of the model's program (a repair call between runs).", ge=1, le=10
     )
-    run_timeout: float = param(30.0, "Wall-clock seconds one program run may take.", gt=0, le=600)
+    run_timeout: float = param(
+        30.0,
+        "Wall-clock seconds one program run may take. Operator only.",
+        operator_only=True,
+        gt=0,
+        le=600,
+    )
     run_user_code: bool = param(
         False,
         "Run the python blocks of the last user message (only where the operator allows user "
@@ -76,7 +81,9 @@ class ExecuteCodeConfig(BaseModel):
     )
     modules: list[str] = param(
         ["numpy", "sympy"],
-        "Third-party modules programs may import (the standard library is always available).",
+        "Third-party modules programs may import (the standard library is always available). "
+        "Operator only.",
+        operator_only=True,
     )
     output_chars: int = param(
         4000, "Most characters of a run's output shown to the model.", ge=200, le=100_000
@@ -85,11 +92,7 @@ class ExecuteCodeConfig(BaseModel):
     @field_validator("modules")
     @classmethod
     def _third_party_only(cls, value: list[str]) -> list[str]:
-        for name in value:
-            top = name.partition(".")[0]
-            if not name.replace(".", "_").isidentifier() or top in sys.stdlib_module_names:
-                raise ValueError(f"{name!r} is not a third-party module name")
-        return value
+        return third_party_modules(value)
 
 
 class ExecuteCode(Approach):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._messages import fenced
+from optillm_core.prompting import fenced
 
 WRITE_CODE = """\
 You can run Python. When computing something would make your answer more reliable (arithmetic, \

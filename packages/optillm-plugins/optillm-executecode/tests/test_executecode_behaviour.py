@@ -75,7 +75,9 @@ async def test_a_program_that_hangs_is_stopped_at_the_timeout() -> None:
     fake.enqueue(
         code_reply("import time\nprint('start', flush=True)\ntime.sleep(30)"), "No result."
     )
-    text, runs = await run_executecode(fake, body={"max_attempts": 1, "run_timeout": 0.5})
+    text, runs = await run_executecode(
+        fake, body={"max_attempts": 1}, plugin_options={"executecode": {"run_timeout": 0.5}}
+    )
     assert text == "No result."
     assert [r.status for r in runs] == ["timeout"]
     assert runs[0].latency_ms < 3000

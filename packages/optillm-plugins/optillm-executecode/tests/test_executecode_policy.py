@@ -1,12 +1,17 @@
 """Code from the request never runs by accident: not because a message asks for it, not when
-the model copies it, not through a tag — only when the operator and the request both say so."""
+the model copies it, not through a tag — only when the operator and the request both say so.
+The sandbox limits of every run (time, importable modules) are the operator's alone."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import openai
 import pytest
-from executecode_helpers import run_executecode
+from executecode_helpers import code_reply, run_executecode
 
+from optillm_core import ConfigError
+from optillm_core.codeexec import CodeRunner
 from optillm_core.testing import FakeUpstream, make_app, openai_client
 from optillm_executecode import plugin
 
@@ -88,3 +93,54 @@ async def test_selection_by_tag_is_refused_by_default_and_allowed_by_the_operato
     )
     assert text == "1024"
     assert [r.status for r in runs] == ["ok"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"run_timeout": 600},
+        {"optillm": {"executecode": {"run_timeout": 600}}},
+        {"modules": ["cffi"]},
+        {"optillm": {"executecode": {"modules": ["numpy", "sympy", "requests"]}}},
+    ],
+)
+async def test_a_request_cannot_change_the_sandbox_limits(body: dict[str, Any]) -> None:
+    fake = FakeUpstream(code_reply("print(1)"))
+    async with openai_client(make_app(fake, [plugin])) as client:
+        with pytest.raises(openai.BadRequestError) as raised:
+            await client.chat.completions.create(
+                model="executecode-fake-model",
+                messages=[{"role": "user", "content": "What is 2**10?"}],
+                extra_body=body,
+            )
+    assert raised.value.status_code == 400
+    assert "is set by the server operator only" in raised.value.message
+    assert fake.call_count == 0  # refused before any upstream call or run
+
+
+@pytest.mark.anyio
+async def test_runs_get_the_default_limits_or_the_operators(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[tuple[float, list[str]]] = []
+    original = CodeRunner.run
+
+    async def spy(self: CodeRunner, ctx: Any, code: str, **kwargs: Any) -> Any:
+        seen.append((kwargs["timeout"], list(kwargs["allowed_modules"])))
+        return await original(self, ctx, code, **kwargs)
+
+    monkeypatch.setattr(CodeRunner, "run", spy)
+    for options in ({}, {"executecode": {"run_timeout": 5, "modules": ["numpy"]}}):
+        fake = FakeUpstream()
+        fake.enqueue(code_reply("print(2**10)"), "1024")
+        text, runs = await run_executecode(fake, question="What is 2**10?", plugin_options=options)
+        assert text == "1024"
+        assert [r.status for r in runs] == ["ok"]
+    assert seen == [(30.0, ["numpy", "sympy"]), (5.0, ["numpy"])]
+
+
+def test_a_standard_library_module_in_the_operators_modules_fails_at_start_up() -> None:
+    options = {"executecode": {"modules": ["ctypes"]}}
+    with pytest.raises(ConfigError, match="'ctypes' is not a third-party module name"):
+        make_app(FakeUpstream(), [plugin], plugin_options=options)

@@ -1,17 +1,17 @@
 """Parameters of ``memory`` and what a request may change.
 
-``memory_file`` (persistence) belongs to the operator: a request that sets it is refused (400).
-``concurrency`` may be lowered per request; a higher value is clamped to the operator's.
+``memory_file`` (persistence) belongs to the operator: a request that sets it is refused (400,
+by the core: the field is ``operator_only``). ``concurrency`` may be lowered per request; a
+higher value is clamped to the operator's.
 """
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from optillm_core import ConfigError, RequestContext, param
-from optillm_core.config import resolve_config
+from optillm_core import RequestContext, param
 
-OPERATOR_ONLY = ("memory_file",)
+#: Parameters a request may lower but not raise (a higher value is clamped to the operator's).
 LIMITS = ("concurrency",)
 
 
@@ -39,6 +39,7 @@ class MemoryConfig(BaseModel):
         "JSON file that keeps notes across requests, per memory key (empty: notes live for "
         "one request). Operator only.",
         env=["OPTILLM_MEMORY_FILE"],
+        operator_only=True,
     )
     memory_key: str = param(
         "",
@@ -48,27 +49,9 @@ class MemoryConfig(BaseModel):
     )
 
 
-def operator_config(ctx: RequestContext) -> MemoryConfig:
-    """The configuration the operator set (defaults < server flags/env/TOML), without the body."""
-    settings = ctx.state.settings
-    options = settings.options_for(ctx.stage) if settings is not None else {}
-    config, _ = resolve_config(ctx.stage, MemoryConfig, options, {})
-    assert isinstance(config, MemoryConfig)
-    return config
-
-
 def effective_config(ctx: RequestContext) -> MemoryConfig:
-    """The request's configuration with the operator's persistence file and limits.
-
-    Raises ``ConfigError`` (400) when the request sets ``memory_file``.
-    """
+    """The request's configuration with its limits clamped to the operator's."""
     requested: MemoryConfig = ctx.config
-    operator = operator_config(ctx)
-    for name in OPERATOR_ONLY:
-        if getattr(requested, name) != getattr(operator, name):
-            raise ConfigError(
-                f"Parameter {name!r} of {ctx.stage!r} can only be set by the server operator.",
-                param=name,
-            )
+    operator: MemoryConfig = ctx.operator_config()
     clamped = {name: min(getattr(requested, name), getattr(operator, name)) for name in LIMITS}
     return requested.model_copy(update=clamped)

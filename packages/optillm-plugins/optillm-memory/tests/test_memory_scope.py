@@ -110,7 +110,7 @@ async def test_a_request_cannot_choose_the_memory_file(tmp_path: Path) -> None:
             "Fact: x. Query: y?",
             extra_body={"memory_file": str(tmp_path / "stolen.json")},
         )
-    assert "only be set by the server operator" in raised.value.message
+    assert "is set by the server operator only" in raised.value.message
     assert not (tmp_path / "stolen.json").exists()
     assert fake.call_count == 0
 

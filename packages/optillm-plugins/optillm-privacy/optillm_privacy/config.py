@@ -1,8 +1,9 @@
 """Parameters of ``privacy`` and the rule for what a request may change.
 
 Some parameters protect the operator's guarantees (which NER model is loaded, which entity types
-are never masked); only the operator sets those, through flags, environment or TOML. A request may
-make anonymization stricter (``require_ner``, a lower ``score_threshold``), never weaker.
+are never masked); only the operator sets those, through flags, environment or TOML (they are
+``operator_only``: the core refuses a request that changes them with a 400). A request may make
+anonymization stricter (``require_ner``, a lower ``score_threshold``), never weaker.
 """
 
 from __future__ import annotations
@@ -11,11 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from optillm_core import ConfigError, RequestContext, param
-from optillm_core.config import resolve_config
-
-#: Parameters a request may not change: a different value in the body is a 400.
-OPERATOR_ONLY = ("ner_model", "language", "ignore_entities", "analyzer_threads")
+from optillm_core import RequestContext, param
 
 
 class PrivacyConfig(BaseModel):
@@ -28,13 +25,16 @@ class PrivacyConfig(BaseModel):
         "spaCy model (installed package name or directory) used for PERSON/LOCATION/… NER. "
         "Never downloaded: when it is not installed, only the pattern recognizers and the name "
         "heuristic run. Operator only.",
+        operator_only=True,
     )
     require_ner: bool = param(
         False,
         "Refuse requests (503) when the NER model is not installed. A request may turn this on, "
         "never off.",
     )
-    language: str = param("en", "Language code given to presidio. Operator only.")
+    language: str = param(
+        "en", "Language code given to presidio. Operator only.", operator_only=True
+    )
     score_threshold: float = param(
         0.3,
         "Minimum presidio score for a detection to be masked. A request may lower it, never "
@@ -46,6 +46,7 @@ class PrivacyConfig(BaseModel):
         ["DATE_TIME"],
         "Entity types that are never masked (comma-separated in flags and environment). "
         "Operator only.",
+        operator_only=True,
     )
     restore: bool = param(
         True,
@@ -53,7 +54,10 @@ class PrivacyConfig(BaseModel):
         "gets the placeholders).",
     )
     analyzer_threads: int = param(
-        2, "Worker threads that may run presidio at once (per server). Operator only.", ge=1
+        2,
+        "Worker threads that may run presidio at once (per server). Operator only.",
+        operator_only=True,
+        ge=1,
     )
 
     @field_validator("ignore_entities", mode="before")
@@ -64,28 +68,11 @@ class PrivacyConfig(BaseModel):
         return value
 
 
-def operator_config(ctx: RequestContext) -> PrivacyConfig:
-    """The configuration the operator set (defaults < server flags/env/TOML), without the body."""
-    settings = ctx.state.settings
-    options = settings.options_for(ctx.stage) if settings is not None else {}
-    config, _ = resolve_config(ctx.stage, PrivacyConfig, options, {})
-    assert isinstance(config, PrivacyConfig)
-    return config
-
-
 def effective_config(ctx: RequestContext) -> PrivacyConfig:
-    """The request's configuration with the operator's guarantees enforced.
-
-    Raises ``ConfigError`` (400) when the request changes an operator-only parameter.
-    """
+    """The request's configuration, never weaker than the operator's: ``require_ner`` stays on
+    when the operator turned it on, ``score_threshold`` is at most the operator's."""
     requested: PrivacyConfig = ctx.config
-    operator = operator_config(ctx)
-    for name in OPERATOR_ONLY:
-        if getattr(requested, name) != getattr(operator, name):
-            raise ConfigError(
-                f"Parameter {name!r} of {ctx.stage!r} can only be set by the server operator.",
-                param=name,
-            )
+    operator: PrivacyConfig = ctx.operator_config()
     return requested.model_copy(
         update={
             "require_ner": requested.require_ner or operator.require_ner,

@@ -96,7 +96,7 @@ async def test_operator_only_parameters_are_refused_in_the_body(body: dict[str, 
     fake = FakeUpstream("never")
     with pytest.raises(openai.BadRequestError) as raised:
         await _ask(fake, SHARED, f"mail {PII['email']}", extra_body=body)
-    assert "only be set by the server operator" in raised.value.message
+    assert "is set by the server operator only" in raised.value.message
     assert fake.call_count == 0
 
 

@@ -1,8 +1,9 @@
 """Parameters of ``readurls`` and what a request may change.
 
-Destination rules (``allow_hosts``, ``allow_private``, ``allowed_ports``, ``verify_tls``) belong
-to the operator: a request that sets them is refused (400). Limits may be lowered per request;
-a higher value in the body is clamped to the operator's.
+Destination rules (``allow_hosts``, ``allow_private``, ``allowed_ports``, ``verify_tls``) and the
+``user_agent`` belong to the operator: a request that changes them is refused (400, by the core:
+the fields are ``operator_only``). Limits may be lowered per request; a higher value in the body
+is clamped to the operator's.
 """
 
 from __future__ import annotations
@@ -11,12 +12,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from optillm_core import ConfigError, RequestContext, param
-from optillm_core.config import resolve_config
+from optillm_core import RequestContext, param
 
 from .policy import AllowEntry
 
-OPERATOR_ONLY = ("allow_hosts", "allow_private", "allowed_ports", "verify_tls", "user_agent")
+#: Parameters a request may lower but not raise (a higher value is clamped to the operator's).
 LIMITS = (
     "max_urls",
     "max_bytes",
@@ -49,19 +49,24 @@ class ReadUrlsConfig(BaseModel):
         "Hosts fetched even when they resolve to internal addresses, and on any port: "
         "'host', 'host:port', '*.example.com', '[::1]:8080' or a network '10.0.0.0/8' "
         "(comma-separated in flags and environment). Operator only.",
+        operator_only=True,
     )
     allow_private: bool = param(
         False,
         "Allow private (RFC 1918, fc00::/7) and carrier-grade-NAT addresses. Loopback, "
         "link-local and cloud-metadata addresses stay refused. Operator only.",
+        operator_only=True,
     )
     allowed_ports: list[int] = param(
-        [80, 443], "Ports that may be fetched (empty: any). Operator only."
+        [80, 443], "Ports that may be fetched (empty: any). Operator only.", operator_only=True
     )
-    verify_tls: bool = param(True, "Verify the certificates of https pages. Operator only.")
+    verify_tls: bool = param(
+        True, "Verify the certificates of https pages. Operator only.", operator_only=True
+    )
     user_agent: str = param(
         "optillm-readurls/0.1 (+https://github.com/codelion/optillm)",
         "User-Agent header of the fetches. Operator only.",
+        operator_only=True,
     )
 
     @field_validator("allow_hosts", "allowed_ports", mode="before")
@@ -82,27 +87,9 @@ class ReadUrlsConfig(BaseModel):
         return value
 
 
-def operator_config(ctx: RequestContext) -> ReadUrlsConfig:
-    """The configuration the operator set (defaults < server flags/env/TOML), without the body."""
-    settings = ctx.state.settings
-    options = settings.options_for(ctx.stage) if settings is not None else {}
-    config, _ = resolve_config(ctx.stage, ReadUrlsConfig, options, {})
-    assert isinstance(config, ReadUrlsConfig)
-    return config
-
-
 def effective_config(ctx: RequestContext) -> ReadUrlsConfig:
-    """The request's configuration with the destination rules and limits of the operator.
-
-    Raises ``ConfigError`` (400) when the request changes an operator-only parameter.
-    """
+    """The request's configuration with its limits clamped to the operator's."""
     requested: ReadUrlsConfig = ctx.config
-    operator = operator_config(ctx)
-    for name in OPERATOR_ONLY:
-        if getattr(requested, name) != getattr(operator, name):
-            raise ConfigError(
-                f"Parameter {name!r} of {ctx.stage!r} can only be set by the server operator.",
-                param=name,
-            )
+    operator: ReadUrlsConfig = ctx.operator_config()
     clamped = {name: min(getattr(requested, name), getattr(operator, name)) for name in LIMITS}
     return requested.model_copy(update=clamped)

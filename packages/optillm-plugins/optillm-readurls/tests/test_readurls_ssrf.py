@@ -134,7 +134,7 @@ async def test_a_request_cannot_open_destinations(
     root, _ = site
     with pytest.raises(openai.BadRequestError) as raised:
         await ask(f"Read {root}/secret", extra_body=body)
-    assert "only be set by the server operator" in raised.value.message
+    assert "is set by the server operator only" in raised.value.message
 
 
 @pytest.mark.anyio

@@ -1,8 +1,9 @@
 """Parameters of ``router``, its label set, and what a request may change.
 
 The classifier's source, device and fallback are the operator's choice (flags, environment,
-TOML): a request that tries to change them gets a 400, so clients can neither make the server
-load another model nor turn a missing model into a silent plain call.
+TOML): they are ``operator_only``, so the core refuses a request that tries to change them with
+a 400, and clients can neither make the server load another model nor turn a missing model
+into a silent plain call.
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from optillm_core import ConfigError, RequestContext, param
-from optillm_core.config import resolve_config
+from optillm_core import param
 
 #: The classifier's output positions, in the reference model's order. Never reorder.
 LABELS: tuple[str, ...] = (
@@ -37,17 +37,6 @@ NOT_ROUTED: dict[str, str] = {"z3": "executes code, never run for a routed reque
 DEFAULT_MODEL = "codelion/optillm-modernbert-large"
 DEFAULT_BASE_MODEL = "answerdotai/ModernBERT-large"
 
-#: Parameters only the operator may set; a different value in the request is a 400.
-OPERATOR_ONLY = (
-    "model_path",
-    "base_model",
-    "cache_dir",
-    "device",
-    "max_length",
-    "fallback",
-    "load_retry_seconds",
-)
-
 _SLUG = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -61,20 +50,30 @@ class RouterConfig(BaseModel):
         "Classifier: a Hugging Face hub id or a local directory holding model.safetensors "
         "(encoder + head), the tokenizer and, optionally, the encoder's config.json. Operator "
         "only.",
+        operator_only=True,
     )
     base_model: str = param(
         DEFAULT_BASE_MODEL,
         "Where the encoder's config.json comes from when model_path has none (hub id or local "
         "directory; only the config is read, never its weights). Operator only.",
+        operator_only=True,
     )
     cache_dir: str = param(
-        "", "Hugging Face cache directory for hub downloads ('': the default). Operator only."
+        "",
+        "Hugging Face cache directory for hub downloads ('': the default). Operator only.",
+        operator_only=True,
     )
     device: str = param(
-        "auto", "Device of the classifier: auto, cpu, cuda, cuda:N or mps. Operator only."
+        "auto",
+        "Device of the classifier: auto, cpu, cuda, cuda:N or mps. Operator only.",
+        operator_only=True,
     )
     max_length: int = param(
-        1024, "Tokens of the prompt the classifier reads. Operator only.", ge=8, le=8192
+        1024,
+        "Tokens of the prompt the classifier reads. Operator only.",
+        ge=8,
+        le=8192,
+        operator_only=True,
     )
     effort: float = param(
         0.7,
@@ -87,12 +86,14 @@ class RouterConfig(BaseModel):
         "",
         "Approach to run when the classifier cannot be loaded ('': refuse the request with "
         "a 503). Operator only.",
+        operator_only=True,
     )
     load_retry_seconds: float = param(
         60.0,
         "After a failed load, requests fail at once for this long before loading is tried "
         "again. Operator only.",
         ge=0.0,
+        operator_only=True,
     )
 
     @field_validator("fallback")
@@ -106,25 +107,3 @@ class RouterConfig(BaseModel):
         if value in NOT_ROUTED:
             raise ValueError(f"{value!r} {NOT_ROUTED[value]}")
         return value
-
-
-def operator_config(ctx: RequestContext) -> RouterConfig:
-    """The configuration the operator set (defaults < server flags/env/TOML), without the body."""
-    settings = ctx.state.settings
-    options = settings.options_for(ctx.stage) if settings is not None else {}
-    config, _ = resolve_config(ctx.stage, RouterConfig, options, {})
-    assert isinstance(config, RouterConfig)
-    return config
-
-
-def effective_config(ctx: RequestContext) -> RouterConfig:
-    """The request's configuration; a 400 when it changes an operator-only parameter."""
-    requested: RouterConfig = ctx.config
-    operator = operator_config(ctx)
-    for name in OPERATOR_ONLY:
-        if getattr(requested, name) != getattr(operator, name):
-            raise ConfigError(
-                f"Parameter {name!r} of {ctx.stage!r} can only be set by the server operator.",
-                param=name,
-            )
-    return requested

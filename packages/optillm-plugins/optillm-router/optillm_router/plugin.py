@@ -35,7 +35,7 @@ from optillm_core import (
 )
 from optillm_core.features import FIELDS, requested
 
-from .config import LABELS, NOT_ROUTED, RouterConfig, effective_config
+from .config import LABELS, NOT_ROUTED, RouterConfig
 from .routing import Route, choose
 
 if TYPE_CHECKING:
@@ -208,7 +208,7 @@ class Router(Approach):
 
     async def run(self, ctx: RequestContext) -> ApproachResult:
         """Classify, pick the most probable runnable label, run it on the request."""
-        config = effective_config(ctx)
+        config: RouterConfig = ctx.config
         try:
             classifier = await self.classifier(ctx, config)
         except RouterUnavailableError as error:
