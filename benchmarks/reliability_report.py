@@ -73,6 +73,21 @@ FINDINGS = [
 ]
 
 
+#: known gaps, kept here until fixed (rendered under "Open" with whatever the figures break)
+OPEN = [
+    "optillm-privacy: the first privacy request of a process builds the presidio analyzer and "
+    "loads phonenumbers' metadata, holding the GIL for about 0.3 s once (see the 'first use' "
+    "row: one or two /health probes wait that long). Warm it at start-up or move presidio to "
+    "a process pool.",
+    "The `azure` upstream keeps the openai SDK's request path: its retries are the SDK's "
+    "(still one layer, `upstream_max_retries`), but its errors carry no `x-should-retry: "
+    "false` and upstream error messages are not scrubbed of the key.",
+    "Overload is shed by the proxy's own limiter, after the connection is accepted: a burst "
+    "of 256 new connections on 2 cores takes a few hundred ms to reject (the rejection p99 "
+    "above); uvicorn's `--limit-concurrency` is not set.",
+]
+
+
 def _ms(value: Any) -> str:
     return "-" if value is None else f"{value:g} ms"
 
@@ -106,7 +121,7 @@ def failures(figures: dict[str, Any]) -> list[str]:
             out.append(
                 f"disconnects: tasks {gone['tasks_delta']:+}, sockets {gone['sockets_delta']:+}"
             )
-        if gone["rss_delta_kib"] > 12 * 1024:
+        if gone["rss_delta_kib"] > 4 * 1024:
             out.append(f"disconnects: RSS grew {gone['rss_delta_kib']} KiB")
     load = figures.get("load")
     if load:
@@ -129,7 +144,7 @@ def failures(figures: dict[str, Any]) -> list[str]:
     loop = figures.get("loop")
     if loop:
         for row in loop["components"]:
-            if row["busy_s"] and row["health_p99_ms"] >= 100:
+            if row["busy_s"] and row.get("checked", True) and row["health_p99_ms"] >= 100:
                 out.append(f"loop: /health p99 {row['health_p99_ms']} ms while {row['component']}")
     fuzz = figures.get("fuzz")
     if fuzz and not fuzz["passed"]:
@@ -151,10 +166,12 @@ def _summary(figures: dict[str, Any]) -> list[str]:
     ]
     faults = figures.get("faults")
     if faults:
+        classes = len({row["case"] for row in faults["rows"]})
         rows.append(
-            f"| upstream faults | {faults['cases']} cases: 13 fault classes x none/moa x "
+            f"| upstream faults | {faults['cases']} cases: {classes} fault classes x none/moa x "
             f"plain/stream | {faults['cases']} | {faults['cases'] - faults['passed']} | "
-            f"{_ms(max(r['seconds'] for r in faults['rows']) * 1000)} (max) | tasks "
+            f"slowest {max(r['seconds'] for r in faults['rows']):.2f} s (deadlines "
+            f"{faults['idle_timeout_s']:g} s idle, {faults['request_timeout_s']:g} s request) | tasks "
             f"+{faults['leaked_tasks']}, sockets +{faults['leaked_sockets']} | "
             f"{faults['passed']}/{faults['cases']} correct |"
         )
@@ -210,14 +227,14 @@ def _summary(figures: dict[str, Any]) -> list[str]:
         for row in loop["components"]:
             if row["busy_s"]:
                 rows.append(
-                    f"| event loop: {row['component']} busy | {row['note']} | "
+                    f"| event loop, busy: {row['component']} | {row['note']} | "
                     f"{row['health_probes']} /health probes | - | {_ms(row['health_p99_ms'])} "
                     f"(/health) | loop lag p99 {_ms(row['loop_lag_p99_ms'])} | "
-                    f"{'ok' if row['health_p99_ms'] < 100 else 'over 100 ms'} |"
+                    f"{_loop_verdict(row)} |"
                 )
             else:
                 rows.append(
-                    f"| event loop: {row['component']} | {row['note']} | - | - | - | - | - |"
+                    f"| event loop, busy: {row['component']} | {row['note']} | - | - | - | - | - |"
                 )
     fuzz = figures.get("fuzz")
     if fuzz:
@@ -234,6 +251,12 @@ def _summary(figures: dict[str, Any]) -> list[str]:
             f"{'flat' if soak['rss_drift'] is not None and abs(soak['rss_drift']) <= 0.1 and abs(soak['fds_drift']) <= 0.1 else 'drifting'} |"
         )
     return rows
+
+
+def _loop_verdict(row: dict[str, Any]) -> str:
+    if row["health_p99_ms"] < 100:
+        return "under 100 ms"
+    return "over 100 ms" if row.get("checked", True) else "over 100 ms (one-time, open)"
 
 
 def _faults(faults: dict[str, Any]) -> list[str]:
@@ -350,7 +373,10 @@ def render(figures: dict[str, Any]) -> str:
         out.append(f"- {problem} **Fix:** {fix}")
     broken = failures(figures)
     out += ["", "## Open", ""]
-    out += [f"- {item}" for item in broken] or ["- Every figure above keeps its promise."]
+    out += [f"- Broken by the figures: {item}" for item in broken] or [
+        "- Every figure above keeps its promise."
+    ]
+    out += [f"- {item}" for item in OPEN]
     return "\n".join(out) + "\n"
 
 

@@ -14,10 +14,13 @@ HERE = os.path.dirname(__file__)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if "slow" in (config.option.markexpr or "") or os.environ.get("OPTILLM_RELIABILITY_SLOW"):
         return
+    named = [arg for arg in config.args if "::" in arg]  # tests asked for by name still run
     slow = [
         item
         for item in items
-        if item.get_closest_marker("slow") and str(item.path).startswith(HERE)
+        if item.get_closest_marker("slow")
+        and str(item.path).startswith(HERE)
+        and not any(item.name in arg for arg in named)
     ]
     if slow:
         config.hook.pytest_deselected(items=slow)

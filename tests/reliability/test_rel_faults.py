@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from rel_kit import FaultStacks, cases_for, fault_stacks, run_case
+from rel_kit_faults import FaultStacks, cases_for, fault_stacks, run_case
 
 import optillm_bon.plugin as bon
 import optillm_moa.plugin as moa

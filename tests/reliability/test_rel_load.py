@@ -6,7 +6,8 @@ answered at once with 503 JSON and ``retry-after``, never with a timeout."""
 from __future__ import annotations
 
 import pytest
-from rel_kit import load, proxy, reconcile, smart_reply
+from rel_kit import proxy, smart_reply
+from rel_kit_load import load, reconcile
 
 import optillm_bon.plugin as bon
 from optillm_core.testing import FakeUpstream
@@ -33,7 +34,7 @@ async def test_passthrough_and_bon_under_load_lose_and_duplicate_nothing() -> No
 @pytest.mark.anyio
 @pytest.mark.parametrize("stream", [False, True])
 async def test_overload_is_shed_with_503_json_not_timeouts(stream: bool) -> None:
-    fake = FakeUpstream(smart_reply(), latency=0.5)
+    fake = FakeUpstream(smart_reply(), latency=1.0)
     async with proxy(fake, max_concurrent_requests=8, keepalive_interval=0) as (app, url):
         result = await load(
             url,
@@ -51,5 +52,5 @@ async def test_overload_is_shed_with_503_json_not_timeouts(stream: bool) -> None
     assert set(result.statuses) == {200, 503}
     assert result.statuses[200] >= 8  # the first eight are served
     assert result.statuses[503] >= 32  # most of the burst is shed, not queued
-    # shed at once: well before the 0.5 s an accepted request takes upstream
-    assert max(result.rejected_latencies) < 0.5
+    # shed at once: well before the 1 s an accepted request takes upstream
+    assert max(result.rejected_latencies) < 0.8

@@ -9,16 +9,8 @@ from collections.abc import AsyncIterator
 import httpx2
 import openai
 import pytest
-from rel_kit import (
-    FaultStacks,
-    RawUpstream,
-    drain_fake,
-    fault_stacks,
-    openai_error,
-    proxy,
-    tagged,
-    terminal_sse_error,
-)
+from rel_kit import RawUpstream, drain_fake, openai_error, proxy, tagged, terminal_sse_error
+from rel_kit_faults import FaultStacks, fault_stacks
 
 import optillm_bon.plugin as bon
 import optillm_moa.plugin as moa

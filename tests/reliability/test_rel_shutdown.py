@@ -4,7 +4,7 @@ and the process exits with status 0 within its drain timeout."""
 
 from __future__ import annotations
 
-from rel_kit import sigterm_under_load
+from rel_kit_lifecycle import sigterm_under_load
 
 
 def test_sigterm_with_50_requests_in_flight_drains_them_all() -> None:
