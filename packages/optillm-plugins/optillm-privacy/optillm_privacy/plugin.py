@@ -145,6 +145,8 @@ class Privacy(Processor):
             )
         )
         ctx.log.info("privacy: %d value(s) masked, ner=%s", len(mapping), setup.ner)
+        # DESIGN §8.11: tell the client whether names and places could be recognised.
+        ctx.state.response_headers["x-optillm-privacy-ner"] = "off" if setup.ner == "off" else "on"
         return anonymized, mapping
 
     async def __call__(

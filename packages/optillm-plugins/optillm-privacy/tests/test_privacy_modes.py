@@ -127,7 +127,9 @@ async def test_ignored_entity_types_stay_in_clear() -> None:
     assert PII["email"] not in sent
 
 
-async def _trace_details(plugin: object, text: str, **settings: Any) -> tuple[list[str], str]:
+async def _trace_details(
+    plugin: object, text: str, **settings: Any
+) -> tuple[list[str], str, dict[str, str]]:
     fake = FakeUpstream(lambda body: body["messages"][-1]["content"])
     engine, _ = build_engine(
         make_settings(**settings), [plugin], autoload=False, upstream=upstream_for(fake)
@@ -137,13 +139,16 @@ async def _trace_details(plugin: object, text: str, **settings: Any) -> tuple[li
     )
     outcome = await engine.run(request)
     details = [e.detail for e in outcome.state.trace.entries if e.kind == "anonymize"]
-    return details, fake.bodies[0]["messages"][0]["content"]
+    return details, fake.bodies[0]["messages"][0]["content"], outcome.state.response_headers
 
 
 @pytest.mark.anyio
 async def test_default_mode_records_ner_off_in_the_trace() -> None:
-    details, sent = await _trace_details(SHARED, f"I live in Zanzibar, mail {PII['email']}")
+    details, sent, headers = await _trace_details(
+        SHARED, f"I live in Zanzibar, mail {PII['email']}"
+    )
     assert details == ["ner=off texts=1 masked=1"]
+    assert headers["x-optillm-privacy-ner"] == "off"
     assert "Zanzibar" in sent  # documented limit: no NER, no locations
 
 
@@ -165,10 +170,11 @@ def tiny_ner_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.anyio
 async def test_installed_ner_model_masks_names_and_places(tiny_ner_model: Path) -> None:
     options = {"privacy": {"ner_model": str(tiny_ner_model), "require_ner": True}}
-    details, sent = await _trace_details(
+    details, sent, headers = await _trace_details(
         One(Privacy()), "Zoe Quill moved to Zanzibar last year.", plugin_options=options
     )
     assert details == [f"ner={tiny_ner_model} texts=1 masked=2"]
+    assert headers["x-optillm-privacy-ner"] == "on"
     assert "Zoe Quill" not in sent and "Zanzibar" not in sent
     assert "<PERSON_1_" in sent and "<LOCATION_1_" in sent
 
