@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import random
 import time
 from collections.abc import AsyncIterator, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from .accounting import Budget, Trace, TraceEntry, UsageMeter
 from .approach import NoConfig
 from .concurrency import gather
 from .config import resolve_config
-from .errors import OptillmError
+from .errors import InvalidRequestError, OptillmError
 from .models import ChatRequest, Message, conversation_text, system_prompt
 from .results import ApproachResult, Choice
 from .upstream.base import Upstream
@@ -158,6 +159,21 @@ class RequestContext:
         """The request's values for ``names`` that the client actually sent."""
         body = self.request.extras
         return {name: body[name] for name in names if body.get(name) is not None}
+
+    def rng(self) -> random.Random:
+        """A new random generator for this request, seeded by the body's ``seed`` when the
+        client sent one (the same seed gives the same draws), else unseeded.
+
+        Raises ``InvalidRequestError`` (400, ``param="seed"``) when ``seed`` is not an integer
+        (a string is accepted as ``random.Random`` accepts it). Approaches that draw from it
+        should list ``"seed"`` in their ``features``.
+        """
+        seed = self.request_params(["seed"]).get("seed")
+        if seed is None:
+            return random.Random()
+        if isinstance(seed, bool) or not isinstance(seed, int | str):
+            raise InvalidRequestError("seed must be an integer.", param="seed")
+        return random.Random(seed)
 
     def operator_config(self) -> Any:
         """This stage's parameters as the server operator set them (defaults < server flags,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import types
 from collections.abc import AsyncIterator
 from typing import Any
@@ -22,8 +23,8 @@ from optillm_core import (
     hookimpl,
     param,
 )
-from optillm_core.errors import ConfigError
-from optillm_core.testing import FakeUpstream, make_settings, upstream_for
+from optillm_core.errors import ConfigError, InvalidRequestError
+from optillm_core.testing import FakeUpstream, assert_operator_only, make_settings, upstream_for
 
 
 class UpperConfig(BaseModel):
@@ -491,3 +492,62 @@ def test_zero_valued_features_count_as_used() -> None:
     assert requested(req(seed=0)) == {"seed"}
     assert requested(req(top_logprobs=0, logprobs=False)) == {"logprobs"}
     assert requested(req(logprobs=False, stop=None)) == set()
+
+
+class Dice(Approach):
+    """Answers with draws from the request's generator."""
+
+    slug = "dice"
+    summary = "RequestContext.rng test"
+    features = frozenset({"seed"})
+
+    async def run(self, ctx: RequestContext) -> ApproachResult:
+        rng = ctx.rng()
+        return ApproachResult.text(" ".join(str(rng.getrandbits(64)) for _ in range(4)))
+
+
+dice_plugin = types.ModuleType("dice_plugin")
+
+
+@hookimpl
+def _register_dice(register: Any) -> None:
+    register(Dice())
+
+
+dice_plugin.register_approaches = _register_dice  # type: ignore[attr-defined]
+
+
+@pytest.mark.anyio
+async def test_rng_is_seeded_by_the_request_seed() -> None:
+    fake = FakeUpstream()
+    engine, _ = build_engine(
+        make_settings(), [dice_plugin], autoload=False, upstream=upstream_for(fake)
+    )
+
+    async def draws(**body: Any) -> str:
+        _, result = await run(engine, req(model="dice-m", **body))
+        return result.first_text
+
+    expected = random.Random(7)
+    assert await draws(seed=7) == " ".join(str(expected.getrandbits(64)) for _ in range(4))
+    assert await draws(seed=7) == await draws(seed=7)
+    assert await draws(seed=8) != await draws(seed=7)
+    assert await draws() != await draws()  # unseeded: fresh entropy each request
+    for bad in (1.5, [1], {"a": 1}, True):
+        with pytest.raises(InvalidRequestError, match="seed must be an integer") as raised:
+            await draws(seed=bad)
+        assert raised.value.param == "seed"
+    assert fake.call_count == 0
+
+
+@pytest.mark.anyio
+async def test_assert_operator_only_passes_a_refusal_and_fails_otherwise() -> None:
+    fake = FakeUpstream("ok")
+    error = await assert_operator_only(
+        fake, [guarded_plugin], {"secret_path": "/etc"}, model="guarded-m"
+    )
+    assert "secret_path" in error.message
+    nested = {"optillm": {"guarded": {"secret_path": "/etc"}}}
+    await assert_operator_only(fake, [guarded_plugin], nested, model="guarded-m")
+    with pytest.raises(AssertionError, match="was not refused"):
+        await assert_operator_only(fake, [guarded_plugin], {"depth": 3}, model="guarded-m")

@@ -12,7 +12,7 @@ import httpx2
 import openai
 import pytest
 
-from optillm_core.testing import FakeUpstream, Fault, Reply, make_app, openai_client, serve_app
+from optillm_core.testing import FakeUpstream, Fault, Reply, make_app, openai_client, served_proxy
 
 USER = [{"role": "user", "content": "hello"}]
 
@@ -387,41 +387,37 @@ async def test_concurrency_limit_answers_503_with_retry_after() -> None:
 @pytest.mark.parametrize("stream", [False, True])
 async def test_client_disconnect_cancels_upstream_calls(stream: bool) -> None:
     fake = FakeUpstream("one two three", latency=5.0, stream_chunk_delay=0.2)
-    async with fake.serve() as upstream_url:
-        app = make_app(fake, base_url=upstream_url)
-        async with serve_app(app) as proxy_url:
-            async with httpx.AsyncClient(base_url=proxy_url, timeout=10) as client:
-                with anyio.move_on_after(0.5):
-                    await client.post(
-                        "/chat/completions", json={"model": "m", "messages": USER, "stream": stream}
-                    )
-            assert fake.call_count == 1
-            with anyio.fail_after(1.0):
-                while fake.in_flight:
-                    await anyio.sleep(0.02)
-            metrics = app.state.server.metrics
-            with anyio.fail_after(1.0):
-                while not metrics.disconnects:
-                    await anyio.sleep(0.02)
-            assert metrics.requests == {("none", 499): 1}
+    async with served_proxy(fake) as proxy:
+        async with httpx.AsyncClient(base_url=proxy.proxy_url, timeout=10) as client:
+            with anyio.move_on_after(0.5):
+                await client.post(
+                    "/chat/completions", json={"model": "m", "messages": USER, "stream": stream}
+                )
+        assert fake.call_count == 1
+        with anyio.fail_after(1.0):
+            while fake.in_flight:
+                await anyio.sleep(0.02)
+        metrics = proxy.app.state.server.metrics
+        with anyio.fail_after(1.0):
+            while not metrics.disconnects:
+                await anyio.sleep(0.02)
+        assert metrics.requests == {("none", 499): 1}
 
 
 @pytest.mark.anyio
 async def test_a_completed_stream_is_not_counted_as_a_disconnect() -> None:
     fake = FakeUpstream("complete answer")
-    async with fake.serve() as upstream_url:
-        app = make_app(fake, base_url=upstream_url)
-        async with serve_app(app) as proxy_url:
-            async with httpx.AsyncClient(base_url=proxy_url, timeout=10) as client:
-                for _ in range(5):
-                    response = await client.post(
-                        "/chat/completions", json={"model": "m", "messages": USER, "stream": True}
-                    )
-                    assert response.text.rstrip().endswith("[DONE]")
-            metrics = app.state.server.metrics
-            with anyio.fail_after(2.0):
-                while sum(metrics.requests.values()) < 5:
-                    await anyio.sleep(0.02)
+    async with served_proxy(fake) as proxy:
+        async with httpx.AsyncClient(base_url=proxy.proxy_url, timeout=10) as client:
+            for _ in range(5):
+                response = await client.post(
+                    "/chat/completions", json={"model": "m", "messages": USER, "stream": True}
+                )
+                assert response.text.rstrip().endswith("[DONE]")
+        metrics = proxy.app.state.server.metrics
+        with anyio.fail_after(2.0):
+            while sum(metrics.requests.values()) < 5:
+                await anyio.sleep(0.02)
     assert metrics.requests == {("none", 200): 5}
     assert metrics.disconnects == 0
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterable, Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import httpx2
 import openai
@@ -96,3 +97,114 @@ def serve_app_in_thread(app: Any) -> Iterator[str]:
     """Serve ``app`` on a free loopback port from a thread; yields its ``…/v1`` URL."""
     with serve_thread(app) as base_url:
         yield base_url
+
+
+@dataclass(frozen=True)
+class ServedProxy:
+    """What ``served_proxy`` yields: the pieces of a loopback end-to-end setup."""
+
+    fake: FakeUpstream
+    """The fake upstream, served over HTTP at ``upstream_url``."""
+    app: Starlette
+    """The proxy app (``app.state.server`` holds metrics and the registry)."""
+    client: openai.AsyncOpenAI
+    """A real ``AsyncOpenAI`` client (no retries) pointed at ``proxy_url``."""
+    proxy_url: str
+    """The proxy's ``http://127.0.0.1:PORT/v1`` URL."""
+    upstream_url: str
+    """The fake upstream's ``http://127.0.0.1:PORT/v1`` URL."""
+
+
+@contextlib.asynccontextmanager
+async def served_proxy(
+    fake: FakeUpstream,
+    plugins: Iterable[object] = (),
+    *,
+    app_factory: Callable[..., Starlette] = make_app,
+    **settings: Any,
+) -> AsyncIterator[ServedProxy]:
+    """True end to end over loopback HTTP: ``fake`` served on a free port, the proxy with
+    ``plugins`` over it served on another, and a real ``openai.AsyncOpenAI`` client
+    (``max_retries=0``) calling the proxy.
+
+    The app is ``app_factory(fake, plugins, base_url=<upstream URL>, **settings)`` —
+    ``make_app`` unless a test kit wraps it. Everything is closed on exit; asyncio only::
+
+        async with served_proxy(FakeUpstream("hi"), [plugin]) as served:
+            await served.client.chat.completions.create(model="bon-fake-model", ...)
+    """
+    async with fake.serve() as upstream_url:
+        app = app_factory(fake, list(plugins), base_url=upstream_url, **settings)
+        async with (
+            serve_app(app) as proxy_url,
+            openai.AsyncOpenAI(base_url=proxy_url, api_key="k", max_retries=0) as client,
+        ):
+            yield ServedProxy(fake, app, client, proxy_url, upstream_url)
+
+
+SelectionWay = Literal["model prefix", "body field", "message tag"]
+SELECTION_WAYS: tuple[SelectionWay, ...] = ("model prefix", "body field", "message tag")
+"""The three ways a client selects an approach; parametrize end-to-end tests over them."""
+
+
+def selection_kwargs(
+    slug: str,
+    way: SelectionWay,
+    messages: Sequence[dict[str, Any]],
+    *,
+    model: str = "fake-model",
+    extra_body: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Keyword arguments for ``client.chat.completions.create`` that send ``messages`` (and
+    ``extra_body``) so that the proxy runs ``slug`` on ``model``, selected ``way``:
+
+    - ``"model prefix"``: model ``f"{slug}-{model}"``;
+    - ``"body field"``: ``optillm_approach`` in the body;
+    - ``"message tag"``: ``<optillm_approach>slug</optillm_approach> `` put before the text of
+      the system message, or of the last user message when there is none.
+
+    ``messages`` is not changed; the upstream should see it as given in every way.
+    """
+    sent = [dict(message) for message in messages]
+    body = dict(extra_body or {})
+    if way == "model prefix":
+        model = f"{slug}-{model}"
+    elif way == "body field":
+        body["optillm_approach"] = slug
+    elif way == "message tag":
+        systems = [message for message in sent if message["role"] == "system"]
+        target = (systems or [message for message in sent if message["role"] == "user"])[-1]
+        target["content"] = f"<optillm_approach>{slug}</optillm_approach> {target['content']}"
+    else:
+        raise ValueError(f"unknown selection way {way!r}")
+    return {"model": model, "messages": sent, "extra_body": body}
+
+
+async def assert_operator_only(
+    fake: FakeUpstream,
+    plugins: Iterable[object],
+    body: dict[str, Any],
+    *,
+    model: str,
+    content: str = "hi",
+    **settings: Any,
+) -> openai.BadRequestError:
+    """Assert that a request sending ``body`` (extra body fields that set operator-only
+    parameters, flat or under ``optillm``) to ``model`` is refused: a 400 saying the
+    parameter "is set by the server operator only", before any call reaches ``fake``.
+
+    The proxy is ``make_app(fake, plugins, **settings)`` in-process; returns the error.
+    """
+    async with openai_client(make_app(fake, plugins, **settings)) as client:
+        try:
+            await client.chat.completions.create(
+                model=model, messages=[{"role": "user", "content": content}], extra_body=body
+            )
+        except openai.BadRequestError as error:
+            refused = error
+        else:
+            raise AssertionError(f"a request with {body!r} was not refused")
+    assert refused.status_code == 400, refused.status_code
+    assert "is set by the server operator only" in refused.message, refused.message
+    assert fake.call_count == 0, f"{fake.call_count} upstream call(s) before the refusal"
+    return refused

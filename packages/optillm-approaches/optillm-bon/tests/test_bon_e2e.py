@@ -6,12 +6,18 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import openai
 import pytest
 
 from optillm_bon import plugin
 from optillm_bon.rating import RATING_REQUEST
-from optillm_core.testing import FakeUpstream, make_app, serve_app
+from optillm_core.testing import (
+    SELECTION_WAYS,
+    FakeUpstream,
+    SelectionWay,
+    ServedProxy,
+    selection_kwargs,
+    served_proxy,
+)
 
 QUESTION = "Name a prime number between 10 and 20."
 RATINGS = {"eleven": "Score: 6", "thirteen": "Rating: 9/10", "fifteen": "1"}
@@ -25,39 +31,19 @@ def _reply(body: dict[str, Any]) -> str:
 
 
 @pytest.fixture
-async def served() -> AsyncIterator[tuple[FakeUpstream, openai.AsyncOpenAI]]:
-    fake = FakeUpstream(_reply, latency=0.02)
-    async with fake.serve() as upstream_url:
-        app = make_app(fake, [plugin], base_url=upstream_url)
-        async with serve_app(app) as proxy_url:
-            client = openai.AsyncOpenAI(base_url=proxy_url, api_key="k", max_retries=0)
-            async with client:
-                yield fake, client
-
-
-SELECTIONS: dict[str, dict[str, Any]] = {
-    "model prefix": {"model": "bon-fake-model"},
-    "body field": {"model": "fake-model", "extra_body": {"optillm_approach": "bon"}},
-    "system tag": {
-        "model": "fake-model",
-        "system": "Be terse. <optillm_approach>bon</optillm_approach>",
-    },
-}
+async def served() -> AsyncIterator[ServedProxy]:
+    async with served_proxy(FakeUpstream(_reply, latency=0.02), [plugin]) as proxy:
+        yield proxy
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("selection", list(SELECTIONS))
-async def test_bon_over_http(
-    served: tuple[FakeUpstream, openai.AsyncOpenAI], selection: str
-) -> None:
-    fake, client = served
+@pytest.mark.parametrize("way", SELECTION_WAYS)
+async def test_bon_over_http(served: ServedProxy, way: SelectionWay) -> None:
+    fake, client = served.fake, served.client
     fake.enqueue("eleven", "thirteen", "fifteen")
-    options = dict(SELECTIONS[selection])
-    messages = [{"role": "user", "content": QUESTION}]
-    system = options.pop("system", None)
-    if system:
-        messages.insert(0, {"role": "system", "content": system})
-    raw = await client.chat.completions.with_raw_response.create(messages=messages, **options)
+    messages = [{"role": "system", "content": "Be terse."}, {"role": "user", "content": QUESTION}]
+    options = selection_kwargs("bon", way, messages)
+    raw = await client.chat.completions.with_raw_response.create(**options)
     response = raw.parse()
     assert raw.headers["x-optillm-approach"] == "bon"
     assert response.choices[0].message.content == "thirteen"
@@ -67,7 +53,6 @@ async def test_bon_over_http(
     assert all("optillm_approach" not in body for body in fake.bodies)
     sent = [m["content"] for body in fake.bodies for m in body["messages"]]
     assert not any("optillm_approach" in text for text in sent)
-    if system:
-        assert fake.bodies[0]["messages"][0] == {"role": "system", "content": "Be terse."}
+    assert fake.bodies[0]["messages"][0] == messages[0]
     assert response.usage.prompt_tokens == fake.prompt_tokens_served
     assert response.usage.completion_tokens == fake.completion_tokens_served

@@ -3,35 +3,27 @@ loopback."""
 
 from __future__ import annotations
 
-import openai
 import pytest
 
-from optillm_core.testing import FakeUpstream, make_app, serve_app
+from optillm_core.testing import FakeUpstream, served_proxy
 from optillm_cot_reflection import plugin
 
 
 @pytest.mark.anyio
 async def test_cot_reflection_over_http() -> None:
     fake = FakeUpstream("<thinking>2+2=4<reflection>fine</reflection></thinking><output>4</output>")
-    async with fake.serve() as upstream_url:
-        app = make_app(fake, [plugin], base_url=upstream_url)
-        async with (
-            serve_app(app) as url,
-            openai.AsyncOpenAI(base_url=url, api_key="k", max_retries=0) as client,
-        ):
-            response = await client.chat.completions.create(
-                model="cot_reflection-fake-model",
-                messages=[{"role": "user", "content": "What is 2+2?"}],
-            )
-            served = (fake.prompt_tokens_served, fake.completion_tokens_served)
-            stream = await client.chat.completions.create(
-                model="cot_reflection-fake-model",
-                messages=[{"role": "user", "content": "What is 2+2?"}],
-                stream=True,
-            )
-            streamed = "".join(
-                [c.choices[0].delta.content or "" async for c in stream if c.choices]
-            )
+    async with served_proxy(fake, [plugin]) as proxy:
+        response = await proxy.client.chat.completions.create(
+            model="cot_reflection-fake-model",
+            messages=[{"role": "user", "content": "What is 2+2?"}],
+        )
+        served = (fake.prompt_tokens_served, fake.completion_tokens_served)
+        stream = await proxy.client.chat.completions.create(
+            model="cot_reflection-fake-model",
+            messages=[{"role": "user", "content": "What is 2+2?"}],
+            stream=True,
+        )
+        streamed = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
     assert response.choices[0].message.content == "4"
     assert streamed == "4"
     assert response.usage is not None

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
-import openai
 import pytest
 
-from optillm_core.testing import FakeUpstream, make_app, serve_app
+from optillm_core.testing import (
+    SELECTION_WAYS,
+    FakeUpstream,
+    SelectionWay,
+    ServedProxy,
+    selection_kwargs,
+    served_proxy,
+)
 from optillm_genselect import plugin
 from optillm_genselect.selection import SELECTOR_INSTRUCTIONS
 
@@ -16,38 +21,23 @@ QUESTION = "What is 6 times 7?"
 
 
 @pytest.fixture
-async def served() -> AsyncIterator[tuple[FakeUpstream, openai.AsyncOpenAI]]:
-    fake = FakeUpstream()
-    async with fake.serve() as upstream_url:
-        app = make_app(fake, [plugin], base_url=upstream_url)
-        async with serve_app(app) as proxy_url:
-            client = openai.AsyncOpenAI(base_url=proxy_url, api_key="k", max_retries=0)
-            async with client:
-                yield fake, client
+async def served() -> AsyncIterator[ServedProxy]:
+    async with served_proxy(FakeUpstream(), [plugin]) as proxy:
+        yield proxy
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize(
-    ("model", "content", "extra_body"),
-    [
-        ("genselect-fake-model", QUESTION, {}),
-        ("fake-model", QUESTION, {"optillm_approach": "genselect"}),
-        ("fake-model", f"<optillm_approach>genselect</optillm_approach> {QUESTION}", {}),
-    ],
-    ids=["model-prefix", "extra-body", "message-tag"],
-)
-async def test_selection_over_http(
-    served: tuple[FakeUpstream, openai.AsyncOpenAI],
-    model: str,
-    content: str,
-    extra_body: dict[str, Any],
-) -> None:
-    fake, client = served
+@pytest.mark.parametrize("way", SELECTION_WAYS)
+async def test_selection_over_http(served: ServedProxy, way: SelectionWay) -> None:
+    fake, client = served.fake, served.client
     fake.enqueue("It is 41.", "6 x 7 = 42", "It is 43.", "BEST CANDIDATE: 2")
     response = await client.chat.completions.with_raw_response.create(
-        model=model,
-        messages=[{"role": "user", "content": content}],
-        extra_body={"num_candidates": 3, **extra_body},
+        **selection_kwargs(
+            "genselect",
+            way,
+            [{"role": "user", "content": QUESTION}],
+            extra_body={"num_candidates": 3},
+        )
     )
     completion = response.parse()
     assert completion.choices[0].message.content == "6 x 7 = 42"

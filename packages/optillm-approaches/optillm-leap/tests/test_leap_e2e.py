@@ -3,10 +3,9 @@ loopback."""
 
 from __future__ import annotations
 
-import openai
 import pytest
 
-from optillm_core.testing import FakeUpstream, make_app, serve_app
+from optillm_core.testing import FakeUpstream, served_proxy
 from optillm_leap import plugin
 
 
@@ -20,16 +19,11 @@ async def test_leap_over_http() -> None:
         "<output>1. Count carefully.</output>",
         "4",
     )
-    async with fake.serve() as upstream_url:
-        app = make_app(fake, [plugin], base_url=upstream_url)
-        async with (
-            serve_app(app) as url,
-            openai.AsyncOpenAI(base_url=url, api_key="k", max_retries=0) as client,
-        ):
-            response = await client.chat.completions.create(
-                model="leap-fake-model",
-                messages=[{"role": "user", "content": "Q: 1 + 1\nA: 2\nQ: 2 + 2\nA:"}],
-            )
+    async with served_proxy(fake, [plugin]) as proxy:
+        response = await proxy.client.chat.completions.create(
+            model="leap-fake-model",
+            messages=[{"role": "user", "content": "Q: 1 + 1\nA: 2\nQ: 2 + 2\nA:"}],
+        )
     assert response.choices[0].message.content == "4"
     assert fake.call_count == 5
     assert "1. Count carefully." in fake.bodies[-1]["messages"][0]["content"]

@@ -15,7 +15,6 @@ randomness comes from a per-request ``random.Random`` seeded by the body's ``see
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from typing import Any
 
@@ -26,7 +25,6 @@ from optillm_core import (
     ApproachError,
     ApproachResult,
     Choice,
-    InvalidRequestError,
     RequestContext,
     hookimpl,
     param,
@@ -80,16 +78,6 @@ class MctsConfig(BaseModel):
     )
 
 
-def request_rng(ctx: RequestContext) -> random.Random:
-    """A random generator for this request: seeded by the body's ``seed`` when it has one."""
-    seed = ctx.request_params(["seed"]).get("seed")
-    if seed is None:
-        return random.Random()
-    if isinstance(seed, bool) or not isinstance(seed, int | str):
-        raise InvalidRequestError("seed must be an integer.", param="seed")
-    return random.Random(seed)
-
-
 class Mcts(Approach):
     """Dialogue-state MCTS: the most visited candidate reply after the simulations wins."""
 
@@ -116,7 +104,7 @@ class Mcts(Approach):
             native_n=ctx.upstream.capabilities.n,
         )
         root = Node(messages=conversation(ctx.messages))
-        search = DialogueSearch(dialogue, params, request_rng(ctx), ctx.budget)
+        search = DialogueSearch(dialogue, params, ctx.rng(), ctx.budget)
         done = await search.run(root)
         best = best_child(root)
         if best is None or best.reply is None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import openai
 import pytest
 
-from optillm_core.testing import FakeUpstream, make_app, serve_app
+from optillm_core.testing import FakeUpstream, served_proxy
 from optillm_mcts import plugin
 from optillm_mcts.dialogue import EVALUATOR_PROMPT, USER_SIMULATOR_PROMPT
 
@@ -25,17 +24,12 @@ def model(body: dict[str, Any]) -> str:
 @pytest.mark.anyio
 async def test_mcts_over_real_http() -> None:
     fake = FakeUpstream(model)
-    async with fake.serve() as upstream_url:
-        app = make_app(fake, [plugin], base_url=upstream_url)
-        async with (
-            serve_app(app) as proxy_url,
-            openai.AsyncOpenAI(base_url=proxy_url, api_key="k", max_retries=0) as client,
-        ):
-            raw = await client.chat.completions.with_raw_response.create(
-                model="mcts-fake-model",
-                messages=[{"role": "user", "content": "What is the capital of France?"}],
-                extra_body={"seed": 1},
-            )
+    async with served_proxy(fake, [plugin]) as proxy:
+        raw = await proxy.client.chat.completions.with_raw_response.create(
+            model="mcts-fake-model",
+            messages=[{"role": "user", "content": "What is the capital of France?"}],
+            extra_body={"seed": 1},
+        )
     response = raw.parse()
     assert response.choices[0].message.content == "Paris is the capital of France."
     assert response.choices[0].finish_reason == "stop"

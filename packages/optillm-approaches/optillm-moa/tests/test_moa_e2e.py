@@ -6,11 +6,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import openai
 import pytest
 
 from optillm_core.models import message_text
-from optillm_core.testing import FakeUpstream, make_app, serve_app
+from optillm_core.testing import (
+    SELECTION_WAYS,
+    FakeUpstream,
+    SelectionWay,
+    ServedProxy,
+    selection_kwargs,
+    served_proxy,
+)
 from optillm_moa import plugin
 
 QUESTION = "Why is the sky blue?"
@@ -27,40 +33,19 @@ def _reply(body: dict[str, Any]) -> str:
 
 
 @pytest.fixture
-async def served() -> AsyncIterator[tuple[FakeUpstream, openai.AsyncOpenAI]]:
-    fake = FakeUpstream(_reply, latency=0.02)
-    async with fake.serve() as upstream_url:
-        app = make_app(fake, [plugin], base_url=upstream_url)
-        async with serve_app(app) as proxy_url:
-            client = openai.AsyncOpenAI(base_url=proxy_url, api_key="k", max_retries=0)
-            async with client:
-                yield fake, client
-
-
-SELECTIONS: dict[str, dict[str, Any]] = {
-    "model prefix": {"model": "moa-fake-model"},
-    "body field": {"model": "fake-model", "extra_body": {"optillm_approach": "moa"}},
-    "system tag": {
-        "model": "fake-model",
-        "system": "Be terse. <optillm_approach>moa</optillm_approach>",
-    },
-}
+async def served() -> AsyncIterator[ServedProxy]:
+    async with served_proxy(FakeUpstream(_reply, latency=0.02), [plugin]) as proxy:
+        yield proxy
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("selection", list(SELECTIONS))
+@pytest.mark.parametrize("way", SELECTION_WAYS)
 @pytest.mark.parametrize("stream", [False, True])
-async def test_moa_over_http(
-    served: tuple[FakeUpstream, openai.AsyncOpenAI], selection: str, stream: bool
-) -> None:
-    fake, client = served
-    options = dict(SELECTIONS[selection])
-    messages = [{"role": "user", "content": QUESTION}]
-    system = options.pop("system", None)
-    if system:
-        messages.insert(0, {"role": "system", "content": system})
+async def test_moa_over_http(served: ServedProxy, way: SelectionWay, stream: bool) -> None:
+    fake, client = served.fake, served.client
+    messages = [{"role": "system", "content": "Be terse."}, {"role": "user", "content": QUESTION}]
     raw = await client.chat.completions.with_raw_response.create(
-        messages=messages, stream=stream, **options
+        stream=stream, **selection_kwargs("moa", way, messages)
     )
     assert raw.headers["x-optillm-approach"] == "moa"
     if stream:
@@ -76,8 +61,4 @@ async def test_moa_over_http(
     assert all(body["model"] == "fake-model" for body in fake.bodies)
     sent = [message_text(m) for body in fake.bodies for m in body["messages"]]
     assert not any("optillm_approach" in text for text in sent)
-    if system:
-        assert all(
-            body["messages"][0] == {"role": "system", "content": "Be terse."}
-            for body in fake.bodies
-        )
+    assert all(body["messages"][0] == messages[0] for body in fake.bodies)

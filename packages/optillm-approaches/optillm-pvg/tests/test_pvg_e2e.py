@@ -5,10 +5,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import openai
 import pytest
 
-from optillm_core.testing import FakeUpstream, make_app, serve_app
+from optillm_core.testing import (
+    SELECTION_WAYS,
+    FakeUpstream,
+    SelectionWay,
+    ServedProxy,
+    selection_kwargs,
+    served_proxy,
+)
 from optillm_pvg import plugin, prompts
 
 QUESTION = "What is 6 times 7?"
@@ -27,35 +33,17 @@ def _reply(body: dict[str, Any]) -> str:
 
 
 @pytest.fixture
-async def served() -> AsyncIterator[tuple[FakeUpstream, openai.AsyncOpenAI]]:
-    fake = FakeUpstream(_reply)
-    async with fake.serve() as upstream_url:
-        app = make_app(fake, [plugin], base_url=upstream_url)
-        async with serve_app(app) as proxy_url:
-            client = openai.AsyncOpenAI(base_url=proxy_url, api_key="k", max_retries=0)
-            async with client:
-                yield fake, client
+async def served() -> AsyncIterator[ServedProxy]:
+    async with served_proxy(FakeUpstream(_reply), [plugin]) as proxy:
+        yield proxy
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize(
-    ("model", "content", "extra_body"),
-    [
-        ("pvg-fake-model", QUESTION, {}),
-        ("fake-model", QUESTION, {"optillm_approach": "pvg"}),
-        ("fake-model", f"<optillm_approach>pvg</optillm_approach> {QUESTION}", {}),
-    ],
-    ids=["model-prefix", "extra-body", "message-tag"],
-)
-async def test_game_over_http(
-    served: tuple[FakeUpstream, openai.AsyncOpenAI],
-    model: str,
-    content: str,
-    extra_body: dict[str, Any],
-) -> None:
-    fake, client = served
+@pytest.mark.parametrize("way", SELECTION_WAYS)
+async def test_game_over_http(served: ServedProxy, way: SelectionWay) -> None:
+    fake, client = served.fake, served.client
     response = await client.chat.completions.with_raw_response.create(
-        model=model, messages=[{"role": "user", "content": content}], extra_body=extra_body
+        **selection_kwargs("pvg", way, [{"role": "user", "content": QUESTION}])
     )
     completion = response.parse()
     assert completion.choices[0].message.content == "6 * 7 = 42"

@@ -3,10 +3,9 @@ loopback."""
 
 from __future__ import annotations
 
-import openai
 import pytest
 
-from optillm_core.testing import FakeUpstream, make_app, serve_app
+from optillm_core.testing import FakeUpstream, served_proxy
 from optillm_re2 import plugin
 
 
@@ -14,17 +13,12 @@ from optillm_re2 import plugin
 async def test_re2_over_http() -> None:
     fake = FakeUpstream()
     fake.enqueue("3", "three")
-    async with fake.serve() as upstream_url:
-        app = make_app(fake, [plugin], base_url=upstream_url)
-        async with (
-            serve_app(app) as url,
-            openai.AsyncOpenAI(base_url=url, api_key="k", max_retries=0) as client,
-        ):
-            response = await client.chat.completions.create(
-                model="re2-fake-model",
-                messages=[{"role": "user", "content": "How many r's in strawberry?"}],
-                n=2,
-            )
+    async with served_proxy(fake, [plugin]) as proxy:
+        response = await proxy.client.chat.completions.create(
+            model="re2-fake-model",
+            messages=[{"role": "user", "content": "How many r's in strawberry?"}],
+            n=2,
+        )
     assert [c.message.content for c in response.choices] == ["3", "three"]
     assert fake.call_count == 1
     assert "Read the question again: How many r's in strawberry?" in str(fake.bodies[0])

@@ -17,7 +17,6 @@ client's system prompt is kept; the request's call budget and ``seed`` are honou
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from typing import Any
 
@@ -28,7 +27,6 @@ from optillm_core import (
     ApproachError,
     ApproachResult,
     BudgetExceededError,
-    InvalidRequestError,
     RequestContext,
     hookimpl,
     param,
@@ -86,16 +84,6 @@ class RstarConfig(BaseModel):
     )
 
 
-def request_rng(ctx: RequestContext) -> random.Random:
-    """A random generator for this request: seeded by the body's ``seed`` when it has one."""
-    seed = ctx.request_params(["seed"]).get("seed")
-    if seed is None:
-        return random.Random()
-    if isinstance(seed, bool) or not isinstance(seed, int | str):
-        raise InvalidRequestError("seed must be an integer.", param="seed")
-    return random.Random(seed)
-
-
 class Rstar(Approach):
     """rStar: UCT over reasoning actions, mutual-consistency checks, best-supported answer."""
 
@@ -112,7 +100,7 @@ class Rstar(Approach):
         """Search, check every answered trajectory concurrently, answer with the best one."""
         config: RstarConfig = ctx.config
         question = ctx.query
-        rng = request_rng(ctx)
+        rng = ctx.rng()
         solver = Solver(
             ctx,
             question=question,

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import openai
 import pytest
 
-from optillm_core.testing import FakeUpstream, make_app, serve_app
+from optillm_core.testing import FakeUpstream, served_proxy
 from optillm_rstar import plugin
 from optillm_rstar.actions import COMPLETE, INSTRUCTIONS
 
@@ -23,27 +22,20 @@ def model(body: dict[str, Any]) -> str:
 @pytest.mark.anyio
 async def test_rstar_over_real_http() -> None:
     fake = FakeUpstream(model)
-    async with fake.serve() as upstream_url:
-        app = make_app(fake, [plugin], base_url=upstream_url)
-        async with (
-            serve_app(app) as proxy_url,
-            openai.AsyncOpenAI(base_url=proxy_url, api_key="k", max_retries=0) as client,
-        ):
-            raw = await client.chat.completions.with_raw_response.create(
-                model="rstar-fake-model",
-                messages=[{"role": "user", "content": "What is 6 times 7?"}],
-                extra_body={"seed": 3},
-            )
-            first_calls = fake.call_count
-            stream = await client.chat.completions.create(
-                model="rstar-fake-model",
-                messages=[{"role": "user", "content": "What is 6 times 7?"}],
-                extra_body={"seed": 3, "bare_answer": True},
-                stream=True,
-            )
-            streamed = "".join(
-                [c.choices[0].delta.content or "" async for c in stream if c.choices]
-            )
+    async with served_proxy(fake, [plugin]) as proxy:
+        raw = await proxy.client.chat.completions.with_raw_response.create(
+            model="rstar-fake-model",
+            messages=[{"role": "user", "content": "What is 6 times 7?"}],
+            extra_body={"seed": 3},
+        )
+        first_calls = fake.call_count
+        stream = await proxy.client.chat.completions.create(
+            model="rstar-fake-model",
+            messages=[{"role": "user", "content": "What is 6 times 7?"}],
+            extra_body={"seed": 3, "bare_answer": True},
+            stream=True,
+        )
+        streamed = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
     response = raw.parse()
     text = response.choices[0].message.content
     assert text.endswith("The final answer is \\boxed{42}.")

@@ -4,12 +4,17 @@ HTTP, selecting ``self_consistency`` by model prefix, by ``optillm_approach`` an
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
-import openai
 import pytest
 
-from optillm_core.testing import FakeUpstream, make_app, serve_app
+from optillm_core.testing import (
+    SELECTION_WAYS,
+    FakeUpstream,
+    SelectionWay,
+    ServedProxy,
+    selection_kwargs,
+    served_proxy,
+)
 from optillm_self_consistency import plugin
 
 QUESTION = "What is 6 times 7?"
@@ -17,39 +22,22 @@ SAMPLES = ["I think 41", "so the answer is 42", "42 is it: \\boxed{42}", "40", "
 
 
 @pytest.fixture
-async def served() -> AsyncIterator[tuple[FakeUpstream, openai.AsyncOpenAI]]:
-    fake = FakeUpstream("unused", latency=0.02)
-    async with fake.serve() as upstream_url:
-        app = make_app(fake, [plugin], base_url=upstream_url)
-        async with serve_app(app) as proxy_url:
-            client = openai.AsyncOpenAI(base_url=proxy_url, api_key="k", max_retries=0)
-            async with client:
-                yield fake, client
-
-
-SELECTIONS: dict[str, dict[str, Any]] = {
-    "model prefix": {"model": "self_consistency-fake-model"},
-    "body field": {"model": "fake-model", "extra_body": {"optillm_approach": "self_consistency"}},
-    "system tag": {
-        "model": "fake-model",
-        "system": "<optillm_approach>self_consistency</optillm_approach> Show your work.",
-    },
-}
+async def served() -> AsyncIterator[ServedProxy]:
+    async with served_proxy(FakeUpstream("unused", latency=0.02), [plugin]) as proxy:
+        yield proxy
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("selection", list(SELECTIONS))
-async def test_self_consistency_over_http(
-    served: tuple[FakeUpstream, openai.AsyncOpenAI], selection: str
-) -> None:
-    fake, client = served
+@pytest.mark.parametrize("way", SELECTION_WAYS)
+async def test_self_consistency_over_http(served: ServedProxy, way: SelectionWay) -> None:
+    fake, client = served.fake, served.client
     fake.enqueue(*SAMPLES)
-    options = dict(SELECTIONS[selection])
-    messages = [{"role": "user", "content": QUESTION}]
-    system = options.pop("system", None)
-    if system:
-        messages.insert(0, {"role": "system", "content": system})
-    raw = await client.chat.completions.with_raw_response.create(messages=messages, **options)
+    messages = [
+        {"role": "system", "content": "Show your work."},
+        {"role": "user", "content": QUESTION},
+    ]
+    options = selection_kwargs("self_consistency", way, messages)
+    raw = await client.chat.completions.with_raw_response.create(**options)
     response = raw.parse()
     assert raw.headers["x-optillm-approach"] == "self_consistency"
     assert response.choices[0].message.content == "so the answer is 42"
@@ -58,7 +46,6 @@ async def test_self_consistency_over_http(
     assert body["model"] == "fake-model"
     assert body["n"] == 5
     assert "optillm_approach" not in body
-    if system:
-        assert body["messages"][0] == {"role": "system", "content": "Show your work."}
+    assert body["messages"] == messages
     assert response.usage.prompt_tokens == fake.prompt_tokens_served
     assert response.usage.completion_tokens == fake.completion_tokens_served

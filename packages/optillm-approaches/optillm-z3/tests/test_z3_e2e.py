@@ -3,11 +3,10 @@ Z3 solving in the sandbox."""
 
 from __future__ import annotations
 
-import openai
 import pytest
 from z3_helpers import QUESTION, SMT_OK, analysis
 
-from optillm_core.testing import FakeUpstream, make_app, serve_app
+from optillm_core.testing import FakeUpstream, served_proxy
 from optillm_z3 import plugin
 
 
@@ -15,15 +14,10 @@ from optillm_z3 import plugin
 async def test_z3_over_http_by_model_prefix() -> None:
     fake = FakeUpstream()
     fake.enqueue(analysis(SMT_OK + "\n(maximize x)"), "6 and 4.")
-    async with fake.serve() as upstream_url:
-        app = make_app(fake, [plugin], base_url=upstream_url)
-        async with (
-            serve_app(app) as url,
-            openai.AsyncOpenAI(base_url=url, api_key="k", max_retries=0) as client,
-        ):
-            response = await client.chat.completions.create(
-                model="z3-fake-model", messages=[{"role": "user", "content": QUESTION}]
-            )
+    async with served_proxy(fake, [plugin]) as proxy:
+        response = await proxy.client.chat.completions.create(
+            model="z3-fake-model", messages=[{"role": "user", "content": QUESTION}]
+        )
     assert response.choices[0].message.content == "6 and 4."
     assert [body["model"] for body in fake.bodies] == ["fake-model", "fake-model"]
     assert "x = 6" in fake.bodies[1]["messages"][-1]["content"]  # solved with Optimize

@@ -11,7 +11,7 @@ import pytest
 from z3_helpers import SMT_OK, analysis, run_z3
 
 from optillm_core.codeexec import CodeRunner
-from optillm_core.testing import FakeUpstream, make_app, openai_client
+from optillm_core.testing import FakeUpstream, assert_operator_only, make_app, openai_client
 from optillm_z3 import plugin
 
 TAGGED = "<optillm_approach>z3</optillm_approach> Two numbers add to 10 and differ by 2."
@@ -54,18 +54,14 @@ async def test_selection_by_tag_works_when_allowed() -> None:
 async def test_a_request_cannot_change_the_sandbox_limits(
     operator: dict[str, Any], body: dict[str, Any]
 ) -> None:
-    fake = FakeUpstream(analysis(SMT_OK))
-    app = make_app(fake, [plugin], plugin_options={"z3": operator})
-    async with openai_client(app) as client:
-        with pytest.raises(openai.BadRequestError) as raised:
-            await client.chat.completions.create(
-                model="z3-fake-model",
-                messages=[{"role": "user", "content": "Two numbers add to 10, differ by 2."}],
-                extra_body=body,
-            )
-    assert raised.value.status_code == 400
-    assert "is set by the server operator only" in raised.value.message
-    assert fake.call_count == 0  # refused before any upstream call or run
+    await assert_operator_only(
+        FakeUpstream(analysis(SMT_OK)),
+        [plugin],
+        body,
+        model="z3-fake-model",
+        content="Two numbers add to 10, differ by 2.",
+        plugin_options={"z3": operator},
+    )
 
 
 @pytest.mark.anyio

@@ -3,12 +3,11 @@ with the program really run in the sandbox."""
 
 from __future__ import annotations
 
-import openai
 import pytest
 from coc_helpers import program_reply
 
 from optillm_coc import plugin
-from optillm_core.testing import FakeUpstream, make_app, serve_app
+from optillm_core.testing import FakeUpstream, served_proxy
 
 
 @pytest.mark.anyio
@@ -19,16 +18,11 @@ async def test_coc_over_http_by_model_prefix() -> None:
             "import fractions\nanswer = fractions.Fraction(1, 3) + fractions.Fraction(1, 6)"
         )
     )
-    async with fake.serve() as upstream_url:
-        app = make_app(fake, [plugin], base_url=upstream_url)
-        async with (
-            serve_app(app) as url,
-            openai.AsyncOpenAI(base_url=url, api_key="k", max_retries=0) as client,
-        ):
-            response = await client.chat.completions.with_raw_response.create(
-                model="coc-fake-model",
-                messages=[{"role": "user", "content": "What is 1/3 + 1/6?"}],
-            )
+    async with served_proxy(fake, [plugin]) as proxy:
+        response = await proxy.client.chat.completions.with_raw_response.create(
+            model="coc-fake-model",
+            messages=[{"role": "user", "content": "What is 1/3 + 1/6?"}],
+        )
     completion = response.parse()
     assert completion.choices[0].message.content is not None
     assert completion.choices[0].message.content.startswith("1/2\n\nExplanation:")

@@ -12,7 +12,7 @@ from coc_helpers import program_reply, run_coc
 from optillm_coc import plugin
 from optillm_core import ConfigError
 from optillm_core.codeexec import CodeRunner
-from optillm_core.testing import FakeUpstream, make_app, openai_client
+from optillm_core.testing import FakeUpstream, assert_operator_only, make_app, openai_client
 
 TAGGED = "<optillm_approach>coc</optillm_approach> What is 1 + 2 + ... + 9?"
 
@@ -55,16 +55,7 @@ async def test_selection_by_tag_works_when_the_operator_allows_it() -> None:
 )
 async def test_a_request_cannot_change_the_sandbox_limits(body: dict[str, Any]) -> None:
     fake = FakeUpstream(program_reply("answer = 1"))
-    async with openai_client(make_app(fake, [plugin])) as client:
-        with pytest.raises(openai.BadRequestError) as raised:
-            await client.chat.completions.create(
-                model="coc-fake-model",
-                messages=[{"role": "user", "content": "hi"}],
-                extra_body=body,
-            )
-    assert raised.value.status_code == 400
-    assert "is set by the server operator only" in raised.value.message
-    assert fake.call_count == 0  # refused before any upstream call or run
+    await assert_operator_only(fake, [plugin], body, model="coc-fake-model")
 
 
 @pytest.mark.anyio

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import openai
 import pytest
 from executecode_helpers import code_reply
 
-from optillm_core.testing import FakeUpstream, make_app, serve_app
+from optillm_core.testing import FakeUpstream, served_proxy
 from optillm_executecode import plugin
 
 
@@ -14,18 +13,13 @@ from optillm_executecode import plugin
 async def test_executecode_over_http_streaming() -> None:
     fake = FakeUpstream()
     fake.enqueue(code_reply("import math\nprint(math.comb(10, 3))"), "There are 120 ways.")
-    async with fake.serve() as upstream_url:
-        app = make_app(fake, [plugin], base_url=upstream_url)
-        async with (
-            serve_app(app) as url,
-            openai.AsyncOpenAI(base_url=url, api_key="k", max_retries=0) as client,
-        ):
-            stream = await client.chat.completions.create(
-                model="executecode-fake-model",
-                messages=[{"role": "user", "content": "How many ways to pick 3 of 10?"}],
-                stream=True,
-            )
-            text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+    async with served_proxy(fake, [plugin]) as proxy:
+        stream = await proxy.client.chat.completions.create(
+            model="executecode-fake-model",
+            messages=[{"role": "user", "content": "How many ways to pick 3 of 10?"}],
+            stream=True,
+        )
+        text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
     assert text == "There are 120 ways."
     assert fake.call_count == 2
     assert "120" in fake.bodies[1]["messages"][-1]["content"]  # the program's output

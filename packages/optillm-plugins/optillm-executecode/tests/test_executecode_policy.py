@@ -12,7 +12,7 @@ from executecode_helpers import code_reply, run_executecode
 
 from optillm_core import ConfigError
 from optillm_core.codeexec import CodeRunner
-from optillm_core.testing import FakeUpstream, make_app, openai_client
+from optillm_core.testing import FakeUpstream, assert_operator_only, make_app, openai_client
 from optillm_executecode import plugin
 
 # Prints a number that appears nowhere in the message: seeing it anywhere means the code ran.
@@ -107,16 +107,9 @@ async def test_selection_by_tag_is_refused_by_default_and_allowed_by_the_operato
 )
 async def test_a_request_cannot_change_the_sandbox_limits(body: dict[str, Any]) -> None:
     fake = FakeUpstream(code_reply("print(1)"))
-    async with openai_client(make_app(fake, [plugin])) as client:
-        with pytest.raises(openai.BadRequestError) as raised:
-            await client.chat.completions.create(
-                model="executecode-fake-model",
-                messages=[{"role": "user", "content": "What is 2**10?"}],
-                extra_body=body,
-            )
-    assert raised.value.status_code == 400
-    assert "is set by the server operator only" in raised.value.message
-    assert fake.call_count == 0  # refused before any upstream call or run
+    await assert_operator_only(
+        fake, [plugin], body, model="executecode-fake-model", content="What is 2**10?"
+    )
 
 
 @pytest.mark.anyio

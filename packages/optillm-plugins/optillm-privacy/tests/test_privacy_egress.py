@@ -9,7 +9,6 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-import openai
 import pytest
 from privacy_testkit import (
     PII,
@@ -22,7 +21,7 @@ from privacy_testkit import (
 )
 
 from optillm_core import Approach, ApproachResult, RequestContext, gather, hookimpl
-from optillm_core.testing import FakeUpstream, Reply, make_app, openai_client, serve_app
+from optillm_core.testing import FakeUpstream, Reply, make_app, openai_client, served_proxy
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -173,21 +172,15 @@ async def test_tool_call_arguments_are_restored(stream: bool) -> None:
 async def test_privacy_and_none_end_to_end_over_loopback() -> None:
     """The real openai client → our server on a loopback port → FakeUpstream over HTTP."""
     fake = FakeUpstream(echo_placeholders)
-    async with fake.serve() as upstream_url:
-        app = make_app(fake, [SHARED], base_url=upstream_url)
-        async with serve_app(app) as proxy_url:
-            client = openai.AsyncOpenAI(base_url=proxy_url, api_key="k", max_retries=0)
-            async with client:
-                response = await client.chat.completions.create(
-                    model="privacy&none-fake-model", messages=pii_messages()
-                )
-                served = fake.prompt_tokens_served
-                stream = await client.chat.completions.create(
-                    model="privacy&none-fake-model", messages=pii_messages(), stream=True
-                )
-                streamed = "".join(
-                    [c.choices[0].delta.content or "" async for c in stream if c.choices]
-                )
+    async with served_proxy(fake, [SHARED]) as proxy:
+        response = await proxy.client.chat.completions.create(
+            model="privacy&none-fake-model", messages=pii_messages()
+        )
+        served = fake.prompt_tokens_served
+        stream = await proxy.client.chat.completions.create(
+            model="privacy&none-fake-model", messages=pii_messages(), stream=True
+        )
+        streamed = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
     assert fake.call_count == 2
     assert leaked(fake.bodies) == []
     assert_all_values_back(response.choices[0].message.content or "")

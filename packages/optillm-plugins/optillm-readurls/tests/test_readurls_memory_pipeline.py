@@ -6,11 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import openai
 import pytest
 from readurls_site import serve_site
 
-from optillm_core.testing import FakeUpstream, make_app, serve_app
+from optillm_core.testing import FakeUpstream, served_proxy
 from optillm_memory import plugin as memory_plugin
 from optillm_memory.notes import EXTRACT_SYSTEM
 from optillm_readurls import plugin as readurls_plugin
@@ -38,25 +37,18 @@ async def test_readurls_and_memory_over_loopback(site: tuple[str, int], stream: 
     fake = FakeUpstream(scripted)
     options = {"readurls": {"allow_hosts": [f"127.0.0.1:{port}"]}, "memory": {"chunk_size": 400}}
     question = f"Here is the report: {root}/page Query: How much did revenue grow?"
-    async with fake.serve() as upstream_url:
-        app = make_app(
-            fake, [readurls_plugin, memory_plugin], base_url=upstream_url, plugin_options=options
+    async with served_proxy(
+        fake, [readurls_plugin, memory_plugin], plugin_options=options
+    ) as proxy:
+        response = await proxy.client.chat.completions.create(
+            model="readurls&memory-fake-model",
+            messages=[{"role": "user", "content": question}],
+            stream=stream,
         )
-        async with (
-            serve_app(app) as proxy_url,
-            openai.AsyncOpenAI(base_url=proxy_url, api_key="k", max_retries=0) as client,
-        ):
-            response = await client.chat.completions.create(
-                model="readurls&memory-fake-model",
-                messages=[{"role": "user", "content": question}],
-                stream=stream,
-            )
-            if stream:
-                text = "".join(
-                    [c.choices[0].delta.content or "" async for c in response if c.choices]
-                )
-            else:
-                text = response.choices[0].message.content or ""
+        if stream:
+            text = "".join([c.choices[0].delta.content or "" async for c in response if c.choices])
+        else:
+            text = response.choices[0].message.content or ""
     assert text == "Answer: 12 percent."
     extractions = [b for b in fake.bodies if b["messages"][0]["content"] == EXTRACT_SYSTEM]
     assert len(extractions) == fake.call_count - 1 >= 1

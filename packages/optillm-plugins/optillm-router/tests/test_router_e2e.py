@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import openai
 import pytest
 from router_testkit import build_classifier, probability, router_app
 
 from optillm_bon import plugin as bon_plugin
-from optillm_core.testing import FakeUpstream, serve_app
+from optillm_core.testing import FakeUpstream, ServedProxy, served_proxy
 from optillm_moa import plugin as moa_plugin
 
 BIASES = {"z3": 6.0, "moa": 4.0, "bon": 2.0}
@@ -18,20 +17,17 @@ QUESTION = "Summarize this article in three sentences please."
 
 
 @pytest.fixture
-async def served() -> AsyncIterator[tuple[FakeUpstream, openai.AsyncOpenAI]]:
+async def served() -> AsyncIterator[ServedProxy]:
     fake = FakeUpstream("A short summary.", latency=0.02)
     model = build_classifier(BIASES)
-    async with fake.serve() as upstream_url:
-        app = router_app(fake, [moa_plugin, bon_plugin], base_url=upstream_url, model_path=model)
-        async with serve_app(app) as proxy_url:
-            client = openai.AsyncOpenAI(base_url=proxy_url, api_key="k", max_retries=0)
-            async with client:
-                yield fake, client
+    plugins = [moa_plugin, bon_plugin]
+    async with served_proxy(fake, plugins, app_factory=router_app, model_path=model) as proxy:
+        yield proxy
 
 
 @pytest.mark.anyio
-async def test_router_over_http(served: tuple[FakeUpstream, openai.AsyncOpenAI]) -> None:
-    fake, client = served
+async def test_router_over_http(served: ServedProxy) -> None:
+    fake, client = served.fake, served.client
     raw = await client.chat.completions.with_raw_response.create(
         model="router-fake-model",
         messages=[{"role": "user", "content": QUESTION}],
@@ -54,9 +50,8 @@ async def test_router_over_http(served: tuple[FakeUpstream, openai.AsyncOpenAI])
 
 
 @pytest.mark.anyio
-async def test_router_streams_over_http(served: tuple[FakeUpstream, openai.AsyncOpenAI]) -> None:
-    fake, client = served
-    async with client.chat.completions.with_streaming_response.create(
+async def test_router_streams_over_http(served: ServedProxy) -> None:
+    async with served.client.chat.completions.with_streaming_response.create(
         model="router-fake-model",
         messages=[{"role": "user", "content": QUESTION}],
         stream=True,
