@@ -27,7 +27,10 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel, ConfigDict, field_validator
+
 from .accounting import TraceEntry
+from .config import param
 from .errors import InvalidRequestError
 from .sandbox import Sandbox, SandboxError, SandboxLimits, SandboxOptions, SandboxResult
 
@@ -143,6 +146,34 @@ def _clip(text: str, limit: int) -> str:
     head = limit * 2 // 3
     tail = limit - head
     return f"{text[:head]}\n… [{len(text) - limit} characters omitted] …\n{text[-tail:]}"
+
+
+class SandboxedConfig(BaseModel):
+    """Config fields every code-running approach shares; subclass it for the approach's own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_timeout: float = param(
+        30.0,
+        "Wall-clock seconds one program run may take. Operator only.",
+        operator_only=True,
+        gt=0,
+        le=600,
+    )
+    modules: list[str] = param(
+        ["numpy", "sympy"],
+        "Third-party modules programs may import (the standard library is always available). "
+        "Operator only.",
+        operator_only=True,
+    )
+    output_chars: int = param(
+        4000, "Most characters of a run's output shown to the model.", ge=200, le=100_000
+    )
+
+    @field_validator("modules")
+    @classmethod
+    def _third_party_only(cls, value: list[str]) -> list[str]:
+        return third_party_modules(value)
 
 
 class CodeRunner:

@@ -23,15 +23,13 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
-
 from optillm_core import Approach, ApproachError, ApproachResult, RequestContext, hookimpl, param
 from optillm_core.codeexec import (
     CodeRunner,
+    SandboxedConfig,
     fenced_blocks,
     output_for_prompt,
     require_explicit_selection,
-    third_party_modules,
 )
 from optillm_core.models import Message
 from optillm_core.prompting import continued, instructed
@@ -42,42 +40,19 @@ from .prompts import WRITE_PROGRAM, fix_prompt, simulate_prompt
 LIMIT_PARAMS = ("max_tokens", "max_completion_tokens", "seed")
 
 
-class CocConfig(BaseModel):
+class CocConfig(SandboxedConfig):
     """Parameters of ``coc``."""
-
-    model_config = ConfigDict(extra="forbid")
 
     max_attempts: int = param(
         3, "Program runs (the first, then repaired versions) before simulation.", ge=1, le=10
     )
-    run_timeout: float = param(
-        30.0,
-        "Wall-clock seconds one program run may take. Operator only.",
-        operator_only=True,
-        gt=0,
-        le=600,
-    )
     bare_answer: bool = param(
         False, "Answer with the value of `answer` only (the reference's output), no explanation."
-    )
-    modules: list[str] = param(
-        ["numpy", "sympy"],
-        "Third-party modules programs may import (the standard library is always available). "
-        "Operator only.",
-        operator_only=True,
-    )
-    output_chars: int = param(
-        4000, "Most characters of a run's output shown to the model.", ge=200, le=100_000
     )
     write_temperature: float = param(0.7, "Temperature of the program-writing call.", ge=0, le=2)
     fix_temperature: float = param(
         0.2, "Temperature of the repair and simulation calls.", ge=0, le=2
     )
-
-    @field_validator("modules")
-    @classmethod
-    def _third_party_only(cls, value: list[str]) -> list[str]:
-        return third_party_modules(value)
 
 
 @dataclasses.dataclass

@@ -28,8 +28,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
-
 from optillm_core import (
     Approach,
     ApproachError,
@@ -41,10 +39,10 @@ from optillm_core import (
 )
 from optillm_core.codeexec import (
     CodeRunner,
+    SandboxedConfig,
     output_for_prompt,
     require_explicit_selection,
     setting,
-    third_party_modules,
 )
 from optillm_core.models import Message
 from optillm_core.prompting import append_to_last_user, continued, instructed
@@ -59,40 +57,17 @@ SHARED = ("temperature", "top_p", "max_tokens", "max_completion_tokens", "seed")
 FINAL = ("stop", "response_format")
 
 
-class ExecuteCodeConfig(BaseModel):
+class ExecuteCodeConfig(SandboxedConfig):
     """Parameters of ``executecode``."""
-
-    model_config = ConfigDict(extra="forbid")
 
     max_attempts: int = param(
         2, "Runs of the model's program (a repair call between runs).", ge=1, le=10
-    )
-    run_timeout: float = param(
-        30.0,
-        "Wall-clock seconds one program run may take. Operator only.",
-        operator_only=True,
-        gt=0,
-        le=600,
     )
     run_user_code: bool = param(
         False,
         "Run the python blocks of the last user message (only where the operator allows user "
         "code with allow_user_code) and answer with their output.",
     )
-    modules: list[str] = param(
-        ["numpy", "sympy"],
-        "Third-party modules programs may import (the standard library is always available). "
-        "Operator only.",
-        operator_only=True,
-    )
-    output_chars: int = param(
-        4000, "Most characters of a run's output shown to the model.", ge=200, le=100_000
-    )
-
-    @field_validator("modules")
-    @classmethod
-    def _third_party_only(cls, value: list[str]) -> list[str]:
-        return third_party_modules(value)
 
 
 class ExecuteCode(Approach):
