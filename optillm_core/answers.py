@@ -25,6 +25,43 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
+from ._answer_math import (
+    _boxed_contents,
+    _clean_math,
+    _math_keys_equal,
+    _normalize_math,
+    _parse_clean_number,
+    _token_value,
+    _unwrap_text,
+)
+from ._answer_patterns import (
+    _ANSWER_IS_RE,
+    _ANSWER_LINE_RE,
+    _DEGREE_RE,
+    _FILLER_RE,
+    _FINAL_ANSWER_RE,
+    _GENERAL_LEAD,
+    _GENERAL_TRAIL,
+    _GSM8K_RE,
+    _LEADING_NUM_RE,
+    _MATH_DELIMS_RE,
+    _MCQ_ANSWER_RE,
+    _MCQ_BOLD_RE,
+    _MCQ_END_RE,
+    _MCQ_LETTER_RE,
+    _MCQ_LINE_RE,
+    _MCQ_OPTION_RE,
+    _MCQ_PREFIX_RE,
+    _MINUS_RE,
+    _NUM_TOKEN_RE,
+    _SENTENCE_END_RE,
+    _SPACE_RE,
+    _THEREFORE_RE,
+    _TRAILING_PUNCT,
+    _UNIT_RE,
+    _WORDY_RE,
+)
+
 __all__ = [
     "KINDS",
     "Extracted",
@@ -41,82 +78,6 @@ KINDS: frozenset[str] = frozenset({"math", "mcq", "exact", "general", "contains"
 """Accepted values of every ``kind`` argument (``general`` is an alias of ``exact``)."""
 
 # --- compiled patterns (the only module-level state) -------------------------------------------
-
-_MINUS_RE = re.compile("[\u2212\u2012\ufe63\uff0d]")
-_BOXED_RE = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
-_BOXED_BARE_RE = re.compile(r"[ \t]*+([^\s$]+)")
-_BRACE_RE = re.compile(r"\\?[{}]")
-_BRACKET_RE = re.compile(r"[()\[\]{},]")
-_NUM = r"(?:\d++(?:\.\d*+)?|\.\d++)"
-_NUMBER_RE = re.compile(rf"[+-]?{_NUM}(?:e[+-]?\d{{1,3}})?", re.I)
-_SLASH_RE = re.compile(rf"([+-]?{_NUM})/([+-]?{_NUM})")
-_FRAC_RE = re.compile(rf"([+-]?)\\frac\{{([+-]?{_NUM})\}}\{{([+-]?{_NUM})\}}")
-_NUM_TOKEN_RE = re.compile(
-    r"(?:(?<![\w)\]}.])-)?(?<![\w.])"
-    r"(?:\\frac\{\d+\}\{\d+\}|\d{1,3}(?:,\d{3}(?!\d))+(?:\.\d+)?|\d++(?:\.\d+)?(?:/\d+)?"
-    r"|\.\d+)"
-)
-_LEADING_NUM_RE = re.compile(
-    r"^(-?(?:\\frac\{\d+\}\{\d+\}|\d{1,3}(?:,\d{3})++(?!\d)(?:\.\d+)?|\d++(?:\.\d+)?"
-    r"(?:/\d+)?))\s+[A-Za-z]"
-)
-_FINAL_ANSWER_RE = re.compile(r"final\s+answer[\s*]*+(?:is\b[\s*:]*+|[:=][\s*]*+)", re.I)
-_ANSWER_IS_RE = re.compile(
-    r"\banswer[\s*]*+(?:(?:is|would\s+be|will\s+be|should\s+be)\b[\s*:]*+|[:=][\s*]*+)", re.I
-)
-_GSM8K_RE = re.compile(r"####[ \t]*")
-_THEREFORE_RE = re.compile(r"\b(?:therefore|thus|hence|so)\b", re.I)
-_SENTENCE_END_RE = re.compile(r"[.;!?](?=\s|$)")
-_FILLER_RE = re.compile(
-    r"^(?:approximately|approx\.?|about|around|roughly|exactly|equal\s+to|given\s+by)\s+", re.I
-)
-_MATH_DELIMS_RE = re.compile(r"^\s*(\$\$|\$|\\\(|\\\[)(.*?)(\$\$|\$|\\\)|\\\])")
-_TEXT_WRAP_RE = re.compile(
-    r"\\(?:text|textbf|textit|textrm|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}"
-)
-_LEFT_RIGHT_RE = re.compile(r"\\(?:left|right)(?![A-Za-z])|\\displaystyle")
-_SPACING_RE = re.compile(r"\\[!,;:]|\\q?quad(?![A-Za-z])|~")
-_DEGREE_RE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\circ|\\degree|°")
-_UNIT_RE = re.compile(
-    r"(?<=[\d}])\s*(?:(?:square|sq\.?|cubic)\s+)?"
-    r"(?:dollars?|usd|cents?|cm|mm|km|kg|mg|ml|meters?|metres?|inch(?:es)?|feet|foot|ft|miles?"
-    r"|mph|units?|degrees?|deg|hours?|hrs?|minutes?|mins?|seconds?|secs?|days?|weeks?|months?"
-    r"|years?|grams?|pounds?|lbs?|ounces?|oz|liters?|litres?|percent|points?)"
-    r"(?:\^\{?\d\}?|[²³])?\.?\s*$",
-    re.I,
-)
-_WORDY_RE = re.compile(r"^(?!.*[\d\\=^])(?:\W*\b[A-Za-z]{2,}\b){5}")
-_TRAILING_PUNCT = " \t\n\r\f\v.,;:!?"
-_GENERAL_LEAD = " \t\n\r\f\v*`\"'$"
-_GENERAL_TRAIL = _GENERAL_LEAD + ".,;:!?"
-_MAX_DEPTH = 16
-_MAX_SET_FUZZY = 256
-_ASSIGN_RE = re.compile(r"^[A-Za-z](?:_\{?\w+\}?)?\s*=\s*")
-_THOUSANDS_RE = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
-_FRAC_SHORT_RE = re.compile(r"\\frac\s*(\d|\{[^{}]*\})\s*(\d|\{[^{}]*\})")
-_SQRT_SHORT_RE = re.compile(r"\\sqrt\s*(\d)")
-_POWER_BRACE_RE = re.compile(r"\^\{(\w)\}")
-_SPACE_RE = re.compile(r"\s+")
-_LONE_SPACE_RE = re.compile(  # a space survives only between two letters or two digits
-    r"(?<![A-Za-z\d]) | (?![A-Za-z\d])|(?<![A-Za-z]) (?!\d)|(?<!\d) (?![A-Za-z])"
-)
-_MCQ_PREFIX_RE = re.compile(r"^(?:option|choice|answer|letter)\b[\s:]*", re.I)
-_MCQ_LETTER_RE = re.compile(r"^[(\[]?([A-Ja-j])(?:[)\].:]|\s|$)")
-_MCQ_ANSWER_RE = re.compile(
-    r"(?i:\b(?:answer|choice)\b)[\s*_]*+(?i:is|would\s+be|:)?[\s*:_]*+"
-    r"(?i:option|choice|letter)?[\s*:]*+"
-    r"(?:[(\[]([A-Ja-j])[)\]]|\**([A-J])\b(?![\w'])(?!(?<=I)\s+[a-z]))"
-)
-_MCQ_OPTION_RE = re.compile(
-    r"(?i:\bcorrect\s+(?:option|choice)\s+is)[\s*:]*+[(\[]?\**+([A-J])\b(?![\w'])"
-    r"|(?i:\boption)\s+[(\[]?([A-J])[)\]]?\s+(?i:is\s+correct)"
-)
-_MCQ_BOLD_RE = re.compile(r"\*\*\s*\(?([A-J])\)?[.)]?\s*\*\*")
-_MCQ_LINE_RE = re.compile(r"^[\s*(\[]*([A-J])[\s*)\].:]*$")
-_MCQ_END_RE = re.compile(r"\(([A-J])\)[\s.!*]*$")
-_ANSWER_LINE_RE = re.compile(
-    r"^[ \t*#>-]*+(?:final[ \t]+)?answer[ \t*]*+:[ \t*]*+(.+)$", re.I | re.M
-)
 
 
 @dataclass(frozen=True)
@@ -277,48 +238,6 @@ def _strip_think(text: str) -> str:
     return after if after.strip() else text
 
 
-def _brace_pairs(text: str) -> dict[int, int]:
-    """Map the index of every unescaped ``{`` to the index of its matching ``}``."""
-    pairs: dict[int, int] = {}
-    stack: list[int] = []
-    for match in _BRACE_RE.finditer(text):
-        if match.group() == "{":
-            stack.append(match.start())
-        elif match.group() == "}" and stack:
-            pairs[stack.pop()] = match.start()
-    return pairs
-
-
-def _boxed_contents(text: str) -> list[str]:
-    """Return the contents of every complete ``\\boxed``/``\\fbox``, ordered by position."""
-    found: list[str] = []
-    pairs: dict[int, int] | None = None
-    for match in _BOXED_RE.finditer(text):
-        pos = match.end()
-        while pos < len(text) and text[pos] in " \t":
-            pos += 1
-        body: str | None
-        if pos < len(text) and text[pos] == "{":
-            pairs = _brace_pairs(text) if pairs is None else pairs
-            body = text[pos + 1 : pairs[pos]] if pos in pairs else None
-        else:
-            bare = _BOXED_BARE_RE.match(text, match.end())
-            body = bare.group(1) if bare else None
-        if body is not None and body.strip():
-            found.append(body.strip())
-    return found
-
-
-def _unwrap_text(text: str) -> str:
-    """Replace ``\\text{x}`` and similar wrappers by ``x`` (innermost first)."""
-    for _ in range(4):
-        new = _TEXT_WRAP_RE.sub(r"\1", text)
-        if new == text:
-            break
-        text = new
-    return text
-
-
 # --- math -----------------------------------------------------------------------------------------
 
 
@@ -396,168 +315,6 @@ def _last_number(text: str, question: str | None) -> str | None:
         if value is not None and value not in excluded:
             return str(token)
     return None
-
-
-def _token_value(token: str) -> Fraction | None:
-    """Value of a scanned number token (``1,234``, ``-3/4``, ``\\frac{1}{2}``)."""
-    return _parse_clean_number(token.replace(",", ""))
-
-
-def _clean_math(text: str) -> str:
-    """Strip LaTeX presentation, wrappers, units and separators from a math answer."""
-    text = text.strip()
-    boxed = _boxed_contents(text)
-    if len(boxed) == 1 and _BOXED_RE.match(text) and text.endswith("}"):
-        text = boxed[0]
-    text = _unwrap_text(text).replace("\\$", "").replace("$", "")
-    for delim in ("\\(", "\\)", "\\[", "\\]", "**", "`"):
-        text = text.replace(delim, "")
-    text = _LEFT_RIGHT_RE.sub("", text)
-    text = _SPACING_RE.sub("", text).replace("\\ ", " ")
-    text = text.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
-    text = _DEGREE_RE.sub("", text).replace("\\%", "").replace("%", "")
-    text = text.strip().rstrip(_TRAILING_PUNCT)
-    text = _UNIT_RE.sub("", text).rstrip(_TRAILING_PUNCT)
-    if text.count("=") == 1:
-        text = _ASSIGN_RE.sub("", text)
-    text = text.replace("{,}", ",").strip()
-    if _THOUSANDS_RE.match(text):
-        text = text.replace(",", "")
-    text = _FRAC_SHORT_RE.sub(lambda m: f"\\frac{{{_unbrace(m[1])}}}{{{_unbrace(m[2])}}}", text)
-    text = _SQRT_SHORT_RE.sub(r"\\sqrt{\1}", text)
-    text = _POWER_BRACE_RE.sub(r"^\1", text)
-    return _LONE_SPACE_RE.sub("", _SPACE_RE.sub(" ", text).strip())
-
-
-def _unbrace(group: str) -> str:
-    """Return ``group`` without one pair of surrounding braces."""
-    return group[1:-1] if group.startswith("{") else group
-
-
-def _parse_clean_number(text: str) -> Fraction | None:
-    """Parse an already cleaned number, fraction or ``\\frac``; ``None`` if it is anything else."""
-    try:
-        if _NUMBER_RE.fullmatch(text):
-            return Fraction(text)
-        slash = _SLASH_RE.fullmatch(text)
-        if slash:
-            return Fraction(slash[1]) / Fraction(slash[2])
-        frac = _FRAC_RE.fullmatch(text)
-        if frac:
-            value = Fraction(frac[2]) / Fraction(frac[3])
-            return -value if frac[1] == "-" else value
-    except (ValueError, ZeroDivisionError):
-        return None
-    return None
-
-
-def _format_number(value: Fraction) -> str:
-    """Write ``value`` as an integer, an exact terminating decimal, or a reduced ``p/q``."""
-    den = value.denominator
-    twos = fives = 0
-    while den % 2 == 0:
-        den, twos = den // 2, twos + 1
-    while den % 5 == 0:
-        den, fives = den // 5, fives + 1
-    if den != 1:
-        return f"{value.numerator}/{value.denominator}"
-    places = max(twos, fives)
-    digits = str(abs(value.numerator) * 10**places // value.denominator).rjust(places + 1, "0")
-    sign = "-" if value < 0 else ""
-    if places == 0:
-        return sign + digits
-    return f"{sign}{digits[:-places]}.{digits[-places:]}"
-
-
-def _bracket_delta(char: str) -> int:
-    """Return +1 for an opening bracket, -1 for a closing one, else 0."""
-    return 1 if char in "([{" else -1 if char in ")]}" else 0
-
-
-def _split_collection(text: str) -> tuple[str, str, list[str]] | None:
-    """Split a tuple, interval, set or bare comma list into (open, close, elements)."""
-    opener, closer, inner = "", "", text
-    if text.startswith("\\{") and text.endswith("\\}"):
-        opener, closer, inner = "{", "}", text[2:-2]
-    elif text and text[0] in "([{" and text[-1:] in ")]}" and _closes_at_end(text):
-        opener, closer, inner = text[0], text[-1], text[1:-1]
-    parts = _top_level_split(inner)
-    if len(parts) < 2 or not all(parts):
-        return None
-    if opener in ("", "{"):
-        return "{", "}", parts
-    return opener, closer, parts
-
-
-def _closes_at_end(text: str) -> bool:
-    """Say whether the bracket opening ``text`` is closed by its last character."""
-    depth = 0
-    for match in _BRACKET_RE.finditer(text):
-        depth += _bracket_delta(match.group())
-        if depth == 0 and match.start() < len(text) - 1:
-            return False
-    return depth == 0
-
-
-def _top_level_split(text: str) -> list[str]:
-    """Split ``text`` on commas that are not inside brackets."""
-    parts: list[str] = []
-    depth = start = 0
-    for match in _BRACKET_RE.finditer(text):
-        depth += _bracket_delta(match.group())
-        if match.group() == "," and depth == 0:
-            parts.append(text[start : match.start()].strip())
-            start = match.end()
-    parts.append(text[start:].strip())
-    return parts
-
-
-def _normalize_math(text: str, depth: int = 0) -> str:
-    """Canonicalise a cleaned math answer (numbers, collections, other expressions)."""
-    value = _parse_clean_number(text)
-    if value is not None:
-        return _format_number(value)
-    collection = _split_collection(text) if depth < _MAX_DEPTH else None
-    if collection is None:
-        return text
-    opener, closer, parts = collection
-    keys = [_normalize_math(_clean_math(part), depth + 1) for part in parts]
-    if opener == "{":
-        keys = sorted(set(keys))
-    return opener + ",".join(keys) + closer
-
-
-def _math_keys_equal(a: str, b: str, rel_tol: float, depth: int = 0) -> bool:
-    """Compare two normalised math keys with numeric tolerance and collection structure."""
-    if a == b:
-        return True
-    va, vb = _parse_clean_number(a), _parse_clean_number(b)
-    if va is not None and vb is not None:
-        return abs(va - vb) <= Fraction(rel_tol) * max(abs(va), abs(vb))
-    if depth >= _MAX_DEPTH:
-        return False
-    ca, cb = _split_collection(a), _split_collection(b)
-    if ca is None or cb is None or ca[:2] != cb[:2] or len(ca[2]) != len(cb[2]):
-        return False
-    pairs = zip(ca[2], cb[2], strict=True)
-    if ca[0] != "{":
-        return all(_math_keys_equal(x, y, rel_tol, depth + 1) for x, y in pairs)
-    return _sets_match(ca[2], cb[2], rel_tol, depth + 1)
-
-
-def _sets_match(left: list[str], right: list[str], rel_tol: float, depth: int) -> bool:
-    """Match set elements exactly first, then greedily within tolerance (bounded work)."""
-    exact = set(left) & set(right)
-    rest_left = [x for x in left if x not in exact]
-    remaining = [y for y in right if y not in exact]
-    if len(rest_left) != len(remaining) or len(rest_left) > _MAX_SET_FUZZY:
-        return False
-    for item in rest_left:
-        found = next((y for y in remaining if _math_keys_equal(item, y, rel_tol, depth)), None)
-        if found is None:
-            return False
-        remaining.remove(found)
-    return True
 
 
 # --- mcq and general ------------------------------------------------------------------------------
