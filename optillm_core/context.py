@@ -263,6 +263,18 @@ class RequestContext:
         self._record("create", started, body, usage, "ok")
         return raw
 
+    def stream_final(self, messages: list[Message], **params: Any) -> ApproachResult | None:
+        """The final call as a stream of the request's ``n`` answers, when the client streams
+        and one upstream call can give them all (``n == 1`` or native ``n``); else ``None``, and
+        the approach answers with finished choices (e.g. from ``sample``)."""
+        n = self.request.n
+        if not self.request.stream or (n > 1 and not self.upstream.capabilities.n):
+            return None
+        body: dict[str, Any] = {"model": self.model, "messages": messages, **params}
+        if n > 1:
+            body["n"] = n
+        return ApproachResult(stream=self.stream(body))
+
     async def stream(self, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """One metered streaming upstream call; yields the upstream's chunks as they arrive."""
         self.budget.reserve(1)

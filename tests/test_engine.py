@@ -551,3 +551,33 @@ async def test_assert_operator_only_passes_a_refusal_and_fails_otherwise() -> No
     await assert_operator_only(fake, [guarded_plugin], nested, model="guarded-m")
     with pytest.raises(AssertionError, match="was not refused"):
         await assert_operator_only(fake, [guarded_plugin], {"depth": 3}, model="guarded-m")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("stream", "n", "native_n", "streams"),
+    [
+        (True, 1, True, True),
+        (True, 3, True, True),
+        (True, 3, False, False),
+        (False, 1, True, False),
+    ],
+)
+async def test_stream_final_streams_only_when_one_call_gives_every_answer(
+    stream: bool, n: int, native_n: bool, streams: bool
+) -> None:
+    fake = FakeUpstream("final words", supports_n=native_n)
+    engine = engine_for(fake)
+    state = engine.new_state()
+    request = req(stream=stream, n=n)
+    ctx = RequestContext(state, stage="t", request=request, model="fake-model")
+    result = ctx.stream_final([{"role": "user", "content": "q"}], temperature=0.5)
+    assert (result is not None) == streams
+    if result is not None:
+        collected = await result.collect()
+        assert [c.text for c in collected.choices] == ["final words"] * n
+        assert fake.call_count == 1
+        assert fake.bodies[0]["temperature"] == 0.5
+        assert fake.bodies[0].get("n", 1) == n
+    else:
+        assert fake.call_count == 0

@@ -30,3 +30,15 @@ def test_plugin_manager_fixture_is_fresh_and_has_only_builtins(
 def test_fake_upstream_fixture(fake_upstream: FakeUpstream) -> None:
     assert fake_upstream.call_count == 0
     assert fake_upstream.supports_n
+
+
+@pytest.mark.anyio
+async def test_run_in_process_returns_outcome_and_collected_result() -> None:
+    from optillm_core.testing import run_in_process
+
+    fake = FakeUpstream("in process")
+    outcome, result = await run_in_process(fake, [], "none", "hello", body={"seed": 3})
+    assert result.first_text == "in process"
+    assert str(outcome.plan) == "none"
+    assert fake.bodies[0]["seed"] == 3
+    assert outcome.state.usage.calls == 1

@@ -11,7 +11,10 @@ import httpx2
 import openai
 from starlette.applications import Starlette
 
-from ..server.app import create_app
+from ..executor import Outcome
+from ..models import ChatRequest
+from ..results import ApproachResult
+from ..server.app import build_engine, create_app
 from ..settings import Settings
 from ..upstream.base import Capabilities
 from ..upstream.openai_compat import OpenAICompatibleUpstream
@@ -208,3 +211,30 @@ async def assert_operator_only(
     assert "is set by the server operator only" in refused.message, refused.message
     assert fake.call_count == 0, f"{fake.call_count} upstream call(s) before the refusal"
     return refused
+
+
+async def run_in_process(
+    fake: FakeUpstream,
+    plugins: Iterable[object],
+    slug: str,
+    question: str,
+    *,
+    body: dict[str, Any] | None = None,
+    **settings: Any,
+) -> tuple[Outcome, ApproachResult]:
+    """Run one request for ``slug`` through a fresh engine over ``fake`` (no HTTP).
+
+    Returns the outcome (plan, usage, trace, state) and the collected result; ``body`` adds
+    request fields, ``settings`` are server settings.
+    """
+    engine, _ = build_engine(
+        make_settings(**settings), plugins, autoload=False, upstream=upstream_for(fake)
+    )
+    request = {
+        "model": "fake-model",
+        "messages": [{"role": "user", "content": question}],
+        "optillm_approach": slug,
+        **(body or {}),
+    }
+    outcome = await engine.run(ChatRequest.model_validate(request))
+    return outcome, await outcome.result.collect()

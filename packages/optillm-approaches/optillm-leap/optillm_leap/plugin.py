@@ -161,13 +161,10 @@ class Leap(Approach):
             **ctx.request_params(["temperature", "top_p", "seed"]),
             **generation_limit(ctx, config.default_max_tokens),
         }
-        n = ctx.request.n
-        if ctx.request.stream and (n == 1 or ctx.upstream.capabilities.n):
-            body: dict[str, Any] = {"model": ctx.model, "messages": messages, **params}
-            if n > 1:
-                body["n"] = n
-            return ApproachResult(stream=ctx.stream(body))
-        choices = await ctx.sample(n, messages, **params)
+        streamed = ctx.stream_final(messages, **params)
+        if streamed is not None:
+            return streamed
+        choices = await ctx.sample(ctx.request.n, messages, **params)
         return ApproachResult(choices=[_final(choice) for choice in choices])
 
 

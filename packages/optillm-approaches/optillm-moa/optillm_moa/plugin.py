@@ -94,9 +94,9 @@ class MixtureOfAgents(Approach):
             turns, final_prompt(shown, critique.text, critique.finish_reason == "length")
         )
         params = {**limit, **ctx.request_params(FORWARDED), "temperature": config.final_temperature}
-        if ctx.request.stream:
-            body = {"model": ctx.model, "messages": final_messages, **params}
-            return ApproachResult(stream=ctx.stream(body))
+        streamed = ctx.stream_final(final_messages, **params)  # moa runs with n=1
+        if streamed is not None:
+            return streamed
         final = await ctx.complete(final_messages, **params)
         if final.choices and final.choices[0].text.strip():
             return ApproachResult(choices=[final.choices[0]])

@@ -100,13 +100,10 @@ class Re2(Approach):
             **ctx.request_params(FORWARDED),
             **generation_limit(ctx, config.default_max_tokens),
         }
-        n = ctx.request.n
-        if ctx.request.stream and (n == 1 or ctx.upstream.capabilities.n):
-            body: dict[str, Any] = {"model": ctx.model, "messages": messages, **params}
-            if n > 1:
-                body["n"] = n
-            return ApproachResult(stream=ctx.stream(body))
-        choices = await ctx.sample(n, messages, **params)
+        streamed = ctx.stream_final(messages, **params)
+        if streamed is not None:
+            return streamed
+        choices = await ctx.sample(ctx.request.n, messages, **params)
         return ApproachResult(choices=[answer(choice) for choice in choices])
 
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from optillm_core import ChatRequest, TraceEntry, build_engine
-from optillm_core.testing import FakeUpstream
-from optillm_core.testing.harness import make_settings, upstream_for
+from optillm_core import TraceEntry
+from optillm_core.testing import FakeUpstream, run_in_process
 from optillm_z3 import plugin
 
 QUESTION = "Two numbers add up to 10 and differ by 2. What are they?"
@@ -29,17 +28,6 @@ async def run_z3(
     fake: FakeUpstream, question: str = QUESTION, **settings: Any
 ) -> tuple[str, list[TraceEntry]]:
     """Run ``z3`` through the engine; the answer text and the request's sandbox entries."""
-    extra = settings.pop("body", {})
-    engine, _ = build_engine(
-        make_settings(**settings), [plugin], autoload=False, upstream=upstream_for(fake)
-    )
-    body = {
-        "model": "fake-model",
-        "messages": [{"role": "user", "content": question}],
-        "optillm_approach": "z3",
-        **extra,
-    }
-    outcome = await engine.run(ChatRequest.model_validate(body))
-    result = await outcome.result.collect()
+    outcome, result = await run_in_process(fake, [plugin], "z3", question, **settings)
     runs = [e for e in outcome.state.trace.entries if e.kind == "sandbox"]
     return result.first_text, runs

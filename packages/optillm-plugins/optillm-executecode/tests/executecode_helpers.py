@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from optillm_core import ChatRequest, TraceEntry, build_engine
-from optillm_core.testing import FakeUpstream
-from optillm_core.testing.harness import make_settings, upstream_for
+from optillm_core import TraceEntry
+from optillm_core.testing import FakeUpstream, run_in_process
 from optillm_executecode import plugin
 
 
@@ -19,17 +18,6 @@ async def run_executecode(
     fake: FakeUpstream, question: str = "What is 1 + 2 + ... + 100?", **settings: Any
 ) -> tuple[str, list[TraceEntry]]:
     """Run ``executecode`` through the engine; the answer and the request's sandbox entries."""
-    extra = settings.pop("body", {})
-    engine, _ = build_engine(
-        make_settings(**settings), [plugin], autoload=False, upstream=upstream_for(fake)
-    )
-    body = {
-        "model": "fake-model",
-        "messages": [{"role": "user", "content": question}],
-        "optillm_approach": "executecode",
-        **extra,
-    }
-    outcome = await engine.run(ChatRequest.model_validate(body))
-    result = await outcome.result.collect()
+    outcome, result = await run_in_process(fake, [plugin], "executecode", question, **settings)
     runs = [e for e in outcome.state.trace.entries if e.kind == "sandbox"]
     return result.first_text, runs
